@@ -1,0 +1,59 @@
+"""The JSON API root (/api/v1): one NinjaAPI, every error in the shape API.md promises."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from yuyue import __version__
+from yuyue.core.errors import DomainError
+
+api = NinjaAPI(
+    title="yuyue API",
+    version="1",
+    description="预约 — booking API for mini-programs and H5 clients. Money is integer fen; times are ISO 8601.",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+def _error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return api.create_response(request, exc.as_dict(), status=exc.status)
+
+
+@api.exception_handler(DomainError)
+def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return _error(request, exc)
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    fields = {}
+    for err in exc.errors:
+        loc = [str(p) for p in err.get("loc", []) if p not in {"body", "query", "path", "payload"}]
+        fields[".".join(loc) or "body"] = err.get("msg", "")
+    return _error(request, DomainError("invalid", fields=fields))
+
+
+@api.exception_handler(AuthenticationError)
+def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(request, DomainError("unauthorized"))
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}.get(
+        exc.status_code, "invalid"
+    )
+    return _error(request, DomainError(code, str(exc) or None))
+
+
+@api.get("/health", tags=["system"], summary=str(_("Health check")))
+def health(request: HttpRequest) -> dict:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return {"status": "ok", "version": __version__, "database": connection.vendor}

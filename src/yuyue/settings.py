@@ -1,0 +1,156 @@
+"""Django settings. Every knob is an environment variable named YUYUE_*, read here and nowhere else.
+
+See README.md ("Configuration") for the list.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent
+WORK_DIR = Path(os.environ.get("YUYUE_HOME", os.getcwd()))
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key() -> str:
+    """Use YUYUE_SECRET_KEY; on a laptop, make one once and keep it beside the database."""
+    if key := os.environ.get("YUYUE_SECRET_KEY"):
+        return key
+    path = WORK_DIR / ".yuyue-secret-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+DEBUG = _env_bool("YUYUE_DEBUG")
+SECRET_KEY = _secret_key()
+# Field-encryption keys, newest first, comma separated (urlsafe base64 of 32 bytes each).
+# Without them a key is derived from SECRET_KEY, which is fine for a laptop, not for production.
+DATA_KEYS = [k.strip() for k in os.environ.get("YUYUE_DATA_KEYS", "").split(",") if k.strip()]
+# Key of the blind index (keyed hash used to find encrypted values). Must outlive key rotation;
+# defaults to one derived from the oldest data key.
+INDEX_KEY = os.environ.get("YUYUE_INDEX_KEY", "")
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("YUYUE_ALLOWED_HOSTS", "*").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("YUYUE_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "yuyue.core",
+    "yuyue.tenants",
+    "yuyue.accounts",
+    "yuyue.catalog",
+    "yuyue.scheduling",
+    "yuyue.booking",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "yuyue.urls"
+WSGI_APPLICATION = "yuyue.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("YUYUE_DATABASE_URL") or f"sqlite:///{WORK_DIR / 'yuyue.sqlite3'}"
+_db = dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("YUYUE_DB_CONN_MAX_AGE", "60")))
+_engine = _db["ENGINE"]
+if _engine.endswith("sqlite3"):
+    _db["CONN_MAX_AGE"] = 0
+    _db["OPTIONS"] = {
+        # Writers queue for the database instead of failing with "database is locked".
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+    }
+elif _engine.endswith("mysql"):
+    _db["OPTIONS"] = {
+        "charset": "utf8mb4",
+        # READ COMMITTED avoids InnoDB gap locks turning concurrent inserts into deadlocks.
+        "isolation_level": "read committed",
+        "init_command": "SET sql_mode='STRICT_TRANS_TABLES', time_zone='+00:00'",
+    }
+    _db.setdefault("TEST", {})["CHARSET"] = "utf8mb4"
+    _db["TEST"]["COLLATION"] = "utf8mb4_unicode_ci"
+elif _engine.endswith("postgresql"):
+    _db["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, cache and background work ----------------------------------------------------------
+REDIS_URL = os.environ.get("YUYUE_REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# A Celery broker makes background work go to `yuyue worker`; without one it runs in-process.
+CELERY_BROKER_URL = os.environ.get("YUYUE_BROKER_URL", "")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TIMEZONE = "UTC"
+
+# --- Internationalisation ------------------------------------------------------------------
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = os.environ.get("YUYUE_TIME_ZONE", "Asia/Shanghai")
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(os.environ.get("YUYUE_STATIC_ROOT", WORK_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("YUYUE_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
