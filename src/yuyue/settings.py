@@ -100,6 +100,8 @@ if _engine.endswith("sqlite3"):
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
     }
+    # Tests use a file, not ":memory:", so that concurrent test threads share one database.
+    _db["TEST"] = {"NAME": str(Path(_db["NAME"]).with_name("yuyue-test.sqlite3"))}
 elif _engine.endswith("mysql"):
     _db["OPTIONS"] = {
         "charset": "utf8mb4",
