@@ -79,6 +79,9 @@ class Booking(models.Model):
             models.Index(fields=["user", "created_at"]),
         ]
 
+    # Set by the engine when an Idempotency-Key replay returned this existing booking.
+    replayed: bool = False
+
     def __str__(self) -> str:
         return self.code
 

@@ -57,6 +57,7 @@ class Policy(BaseModel):
     # --- changing one's mind
     cancel_deadline_hours: float = Field(0, ge=0, description="free cancellation until N hours before start")
     late_cancel_points: int = Field(0, ge=0, description="points a cancellation after the deadline costs")
+    late_cancel_refund_percent: int = Field(100, ge=0, le=100, description="share refunded after the deadline")
     max_reschedules: int = Field(1, ge=0)
 
     # --- the day itself

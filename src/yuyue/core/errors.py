@@ -17,6 +17,7 @@ ERRORS: dict[str, tuple[int, Promise]] = {
     "limit_reached": (409, _("The booking limit for this person has been reached.")),
     "conflict": (409, _("The resource is already booked at that time.")),
     "too_late": (409, _("It is past the deadline for this.")),
+    "not_open": (409, _("Booking for this time has not opened yet.")),
     "banned": (403, _("You cannot book here at the moment.")),
     "invalid": (422, _("Please check the highlighted fields.")),
     "not_found": (404, _("Not found.")),

@@ -1,0 +1,961 @@
+"""The booking engine: the only code that changes a booking, its seats and its claims.
+
+How the invariants hold (docs/engine.md tells the whole story):
+
+1. Seats: ``Slot.reserved`` moves by one conditional UPDATE
+   (``reserved = reserved + n WHERE reserved + n <= capacity``) in the same transaction that
+   inserts the booking. No read-then-write in Python; a CHECK constraint backs it up.
+2. Per-person rules become ``Claim`` rows with unique keys ("this ID on this slot", "this ID's
+   first visit today at this department", "this phone at this activity"). The unique index
+   refuses the second holder however requests race; claims are deleted when a booking ends.
+3. Resources: the first booking of a slot claims the slot's coach/doctor/vehicle/room for the
+   slot's time (``ResourceClaim``). PostgreSQL refuses overlaps with an exclusion constraint;
+   elsewhere the resource row is locked before overlapping claims are looked for.
+4. Every transition goes through ``_transition`` and is recorded as a ``BookingEvent`` in the
+   same transaction.
+
+Policies are data (``offering.policy``); nothing here asks which kind an offering is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Avg, F
+from django.db.models.lookups import LessThanOrEqual
+from django.utils.translation import gettext_lazy as _
+
+from yuyue.accounts import services as accounts
+from yuyue.accounts.models import Ban, EndUser, Person
+from yuyue.booking.models import (
+    ACTIVE_STATUSES,
+    Actor,
+    Attendee,
+    Booking,
+    BookingEvent,
+    Claim,
+    IdempotencyKey,
+    ResourceClaim,
+    Review,
+    Status,
+    WaitlistEntry,
+    WaitlistStatus,
+)
+from yuyue.catalog.models import Offering, Resource
+from yuyue.catalog.policy import FormField, Policy
+from yuyue.core import ids, personal, timeutil
+from yuyue.core.crypto import blind_index
+from yuyue.core.errors import DomainError
+from yuyue.scheduling.models import Slot, SlotStatus
+from yuyue.tenants.models import Merchant
+
+log = logging.getLogger(__name__)
+
+# Who did it: an end user, a staff member (Django user) or, when None, the system.
+By = EndUser | AbstractBaseUser | None
+
+# The state machine, in one place: which status may follow which.
+FLOW: dict[str, frozenset[str]] = {
+    Status.PENDING_APPROVAL: frozenset({Status.PENDING_PAYMENT, Status.CONFIRMED, Status.REJECTED, Status.CANCELLED}),
+    Status.PENDING_PAYMENT: frozenset({Status.CONFIRMED, Status.EXPIRED, Status.CANCELLED}),
+    Status.CONFIRMED: frozenset({Status.CHECKED_IN, Status.NO_SHOW, Status.CANCELLED}),
+    Status.CHECKED_IN: frozenset({Status.COMPLETED}),
+    Status.CANCELLED: frozenset({Status.REFUNDED}),
+    Status.EXPIRED: frozenset({Status.REFUNDED}),
+}
+# Reaching one of these from an active state gives the seats and claims back.
+RELEASING = frozenset({Status.REJECTED, Status.CANCELLED, Status.EXPIRED})
+CANCELLABLE = frozenset({Status.PENDING_APPROVAL, Status.PENDING_PAYMENT, Status.CONFIRMED})
+ADULT_AGE = 18
+
+
+# --------------------------------------------------------------------------------------------
+# Booking
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Party:
+    """Who a booking is for, validated: attendee rows to write and the identities that claim."""
+
+    attendees: list[Attendee]
+    identities: list[str]
+    size: int
+
+
+def book(
+    *,
+    user: EndUser,
+    slot_id: int,
+    person_ids: Sequence[int] = (),
+    party_size: int | None = None,
+    answers: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    booked_by: AbstractBaseUser | None = None,
+    now: dt.datetime | None = None,
+) -> Booking:
+    """Book a slot for some of the user's people, or refuse with the rule that says no.
+
+    With an ``idempotency_key`` the same request again returns the first booking
+    (``booking.replayed`` is then True); the same key with another request is refused.
+    """
+    now = now or timeutil.now()
+    request_hash = _request_hash(slot_id, person_ids, party_size, answers)
+    if idempotency_key:
+        replay = _replay(user, idempotency_key, request_hash)
+        if replay is not None:
+            return replay
+
+    slot = _open_slot(slot_id)
+    offering = slot.offering
+    policy = offering.policy
+    _check_window(slot, policy, now)
+    party = _party(user=user, slot=slot, policy=policy, person_ids=person_ids, party_size=party_size)
+    clean_answers = validate_answers(offering.form, answers or {})
+    ban = accounts.active_ban(user=user, merchant_id=offering.merchant_id, at=now)
+    if ban is not None:
+        raise DomainError(
+            "banned",
+            _("You cannot book here until %(date)s.") % {"date": timeutil.local_date(ban.ends_at).isoformat()},
+            until=ban.ends_at.isoformat(),
+        )
+
+    seats = party.size if policy.seats == "party" else 1
+    price = slot.effective_price_fen
+    amount = price * party.size if policy.seats == "party" else price
+    if policy.requires_approval:
+        status = Status.PENDING_APPROVAL
+    else:
+        status = Status.PENDING_PAYMENT if amount > 0 else Status.CONFIRMED
+    claim_keys = _claim_keys(slot=slot, policy=policy, identities=party.identities, answers=clean_answers)
+
+    def place() -> Booking:
+        with transaction.atomic():
+            _take_seats(slot, seats)
+            booking = Booking.objects.create(
+                code=ids.booking_code(),
+                user=user,
+                merchant_id=offering.merchant_id,
+                offering=offering,
+                slot=slot,
+                status=status,
+                party_size=party.size,
+                seats=seats,
+                amount_fen=amount,
+                answers=clean_answers,
+                booked_by=booked_by,
+                hold_expires_at=now + dt.timedelta(minutes=policy.hold_minutes)
+                if status == Status.PENDING_PAYMENT
+                else None,
+                created_at=now,
+            )
+            for attendee in party.attendees:
+                attendee.booking = booking
+            Attendee.objects.bulk_create(party.attendees)
+            _take_claims(booking, claim_keys)
+            _claim_resources(slot)
+            _record(booking, "book", "", status, by=booked_by or user, now=now)
+            if idempotency_key:
+                try:
+                    with transaction.atomic():
+                        IdempotencyKey.objects.create(
+                            user=user, key=idempotency_key, request_hash=request_hash, booking=booking
+                        )
+                except IntegrityError:
+                    raise _ConcurrentReplay() from None
+            return booking
+
+    try:
+        return _with_retries(place)
+    except _ConcurrentReplay:
+        replay = _replay(user, idempotency_key or "", request_hash)
+        if replay is None:  # the other request failed after all: try ours again
+            return _with_retries(place)
+        return replay
+
+
+class _ConcurrentReplay(Exception):
+    """The same Idempotency-Key committed first in another request."""
+
+
+def _request_hash(slot_id: int, person_ids: Sequence[int], party_size: int | None, answers: Any) -> str:
+    body = json.dumps([slot_id, sorted(person_ids), party_size, answers or {}], sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _replay(user: EndUser, key: str, request_hash: str) -> Booking | None:
+    found = IdempotencyKey.objects.select_related("booking").filter(user=user, key=key).first()
+    if found is None:
+        return None
+    if found.request_hash != request_hash:
+        raise DomainError(
+            "invalid", fields={"Idempotency-Key": _("This key was already used for a different request.")}
+        )
+    found.booking.replayed = True
+    return found.booking
+
+
+def _open_slot(slot_id: int) -> Slot:
+    slot = (
+        Slot.objects.select_related("offering", "offering__merchant")
+        .prefetch_related("resources")
+        .filter(pk=slot_id)
+        .first()
+    )
+    if slot is None or not slot.offering.is_active:
+        raise DomainError("not_found", _("This time slot does not exist."))
+    if slot.status != SlotStatus.OPEN:
+        raise DomainError("not_allowed", _("This time slot is closed."))
+    return slot
+
+
+def booking_opens_at(slot: Slot, policy: Policy) -> dt.datetime | None:
+    """When a slot becomes bookable: N days before its day, at the release time (e.g. 20:00)."""
+    if policy.opens_days_ahead is None:
+        return None
+    day = timeutil.local_date(slot.start) - dt.timedelta(days=policy.opens_days_ahead)
+    return timeutil.local_datetime(day, policy.release_time or dt.time(0, 0))
+
+
+def booking_closes_at(slot: Slot, policy: Policy) -> dt.datetime:
+    return slot.start - dt.timedelta(minutes=policy.closes_minutes_before_start)
+
+
+def _check_window(slot: Slot, policy: Policy, now: dt.datetime) -> None:
+    opens_at = booking_opens_at(slot, policy)
+    if opens_at is not None and now < opens_at:
+        when = opens_at.astimezone(timeutil.local_zone())
+        raise DomainError(
+            "not_open",
+            _("Booking for this time opens at %(when)s.") % {"when": f"{when:%Y-%m-%d %H:%M}"},
+            opens_at=opens_at.isoformat(),
+        )
+    if now >= booking_closes_at(slot, policy):
+        raise DomainError("too_late", _("Booking for this time has closed."))
+
+
+def _party(*, user: EndUser, slot: Slot, policy: Policy, person_ids: Sequence[int], party_size: int | None) -> _Party:
+    """Check who is coming against the policy: real names, party size, children and guardians."""
+    day = timeutil.local_date(slot.start)
+    if policy.party == "count":
+        size = party_size if party_size is not None else 1
+        if not 1 <= size <= policy.max_party_size:
+            raise DomainError(
+                "invalid",
+                fields={"party_size": _("Between 1 and %(max)d people.") % {"max": policy.max_party_size}},
+            )
+        _check_resource_seats(slot, size)
+        return _Party(attendees=[], identities=[f"user:{user.pk}"], size=size)
+
+    if not person_ids:
+        raise DomainError("invalid", fields={"people": _("Please choose who is coming.")})
+    if len(set(person_ids)) != len(person_ids):
+        raise DomainError("invalid", fields={"people": _("The same person is listed twice.")})
+    if len(person_ids) > policy.max_party_size:
+        raise DomainError(
+            "invalid",
+            fields={"people": _("At most %(max)d people per booking.") % {"max": policy.max_party_size}},
+        )
+    people = {p.pk: p for p in Person.objects.filter(pk__in=person_ids, owner=user, is_deleted=False)}
+    if len(people) != len(person_ids):
+        raise DomainError("invalid", fields={"people": _("Please choose people from your list.")})
+    ordered = [people[pk] for pk in person_ids]
+    if policy.real_name and any(not p.id_number for p in ordered):
+        raise DomainError("invalid", fields={"people": _("Every visitor needs a resident ID number.")})
+
+    minors = [p for p in ordered if p.is_minor_on(day, policy.minor_age)]
+    if policy.max_minors is not None and len(minors) > policy.max_minors:
+        raise DomainError(
+            "invalid",
+            fields={"people": _("At most %(max)d children per booking.") % {"max": policy.max_minors}},
+        )
+    if minors and policy.minors_need_adult and not any((p.age_on(day) or ADULT_AGE) >= ADULT_AGE for p in ordered):
+        raise DomainError("invalid", fields={"people": _("Children must come with an adult in the same booking.")})
+    guardians = {g.pk: g for g in Person.objects.filter(pk__in=[p.guardian_id for p in minors if p.guardian_id])}
+    if policy.minors_need_guardian and any(p.guardian_id not in guardians for p in minors):
+        raise DomainError("invalid", fields={"people": _("A child under 14 needs a guardian in your account.")})
+    _check_resource_seats(slot, len(ordered))
+
+    attendees = [
+        Attendee(
+            person=p,
+            name=p.name,
+            id_number=p.id_number,
+            id_hash=p.id_hash,
+            phone=p.phone,
+            phone_hash=p.phone_hash,
+            birth_date=p.birth_date,
+            is_minor=p in minors,
+            guardian_name=guardians[p.guardian_id].name if p.guardian_id in guardians else "",
+        )
+        for p in ordered
+    ]
+    return _Party(attendees=attendees, identities=[_identity(a) for a in attendees], size=len(ordered))
+
+
+def _identity(attendee: Attendee) -> str:
+    """Who counts as 'the same person' for limits: the resident ID when known, else the entry."""
+    return f"id:{attendee.id_hash[:40]}" if attendee.id_hash else f"person:{attendee.person_id}"
+
+
+def _booking_identities(booking: Booking) -> list[str]:
+    attendees = list(booking.attendees.all())
+    return [_identity(a) for a in attendees] if attendees else [f"user:{booking.user_id}"]
+
+
+def _check_resource_seats(slot: Slot, size: int) -> None:
+    seats = [r.seats for r in slot.resources.all() if r.seats]
+    if seats and size > min(seats):
+        raise DomainError(
+            "invalid", fields={"party_size": _("The vehicle has %(seats)d seats.") % {"seats": min(seats)}}
+        )
+
+
+def validate_answers(form: Iterable[FormField], answers: dict[str, Any]) -> dict[str, Any]:
+    """The booking form's answers, cleaned; every problem is reported next to its field."""
+    clean: dict[str, Any] = {}
+    errors: dict[str, Any] = {}
+    for field in form:
+        raw = answers.get(field.key)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if field.required:
+                errors[field.key] = _("%(label)s is required.") % {"label": field.label}
+            continue
+        try:
+            clean[field.key] = _clean_answer(field, raw)
+        except (ValueError, TypeError, DomainError):
+            errors[field.key] = _("%(label)s is not valid.") % {"label": field.label}
+    if errors:
+        raise DomainError("invalid", fields=errors)
+    return clean
+
+
+def _clean_answer(field: FormField, raw: Any) -> Any:
+    if field.type == "number":
+        if isinstance(raw, bool):
+            raise ValueError(raw)
+        number = float(raw)
+        if (field.min is not None and number < field.min) or (field.max is not None and number > field.max):
+            raise ValueError(raw)
+        return int(number) if number.is_integer() else number
+    text = str(raw).strip()
+    if len(text) > field.max_length:
+        raise ValueError(raw)
+    if field.type == "choice" and text not in field.choices:
+        raise ValueError(raw)
+    if field.type == "date":
+        return dt.date.fromisoformat(text).isoformat()
+    if field.type == "phone":
+        return personal.normalize_phone(text)
+    if field.type == "id_number":
+        return personal.normalize_id_number(text)
+    return text
+
+
+def _claim_keys(*, slot: Slot, policy: Policy, identities: list[str], answers: dict[str, Any]) -> list[_Key]:
+    """The unique keys a booking of these people on this slot must hold."""
+    offering = slot.offering
+    keys = [_Key(f"slot:{slot.pk}:{who}", "duplicate") for who in identities]
+    for answer_key in policy.unique_answers:
+        if answers.get(answer_key):
+            digest = blind_index(str(answers[answer_key]), purpose="answer")[:40]
+            keys.append(_Key(f"answer:{offering.pk}:{answer_key}:{digest}", "duplicate"))
+    if policy.per_person_per_day:
+        if policy.limit_scope == "merchant":
+            scope = f"m{offering.merchant_id}"
+        elif policy.limit_scope == "group" and offering.limit_group:
+            scope = f"g{offering.merchant_id}:{hashlib.sha256(offering.limit_group.encode()).hexdigest()[:16]}"
+        else:
+            scope = f"o{offering.pk}"
+        day = timeutil.local_date(slot.start).isoformat()
+        keys += [_Key(f"day:{scope}:{day}:{who}", "limit_reached", policy.per_person_per_day) for who in identities]
+    return keys
+
+
+@dataclass(frozen=True)
+class _Key:
+    """A claim to take. With ``limit`` > 1 the key gets an ordinal (#0, #1, …) and any free one will do."""
+
+    key: str
+    refusal: str
+    limit: int = 1
+
+
+def _take_claims(booking: Booking, keys: list[_Key]) -> None:
+    for claim in keys:
+        if claim.limit == 1:
+            try:
+                Claim.objects.create(key=claim.key, booking=booking)
+            except IntegrityError:
+                raise DomainError(claim.refusal) from None
+            continue
+        candidates = [f"{claim.key}#{n}" for n in range(claim.limit)]
+        held = set(Claim.objects.filter(key__in=candidates).values_list("key", flat=True))
+        for candidate in (c for c in candidates if c not in held):
+            try:
+                with transaction.atomic():
+                    Claim.objects.create(key=candidate, booking=booking)
+                break
+            except IntegrityError:
+                continue  # taken a moment ago by a concurrent booking: try the next ordinal
+        else:
+            raise DomainError(claim.refusal)
+
+
+def _take_seats(slot: Slot, seats: int) -> None:
+    """Invariant 1: one conditional UPDATE; zero rows means there was no room (or it closed)."""
+    taken = Slot.objects.filter(
+        LessThanOrEqual(F("reserved") + seats, F("capacity")), pk=slot.pk, status=SlotStatus.OPEN
+    ).update(reserved=F("reserved") + seats)
+    if not taken:
+        raise DomainError("slot_full")
+
+
+def _give_back_seats(slot_id: int, seats: int) -> None:
+    Slot.objects.filter(pk=slot_id, reserved__gte=seats).update(reserved=F("reserved") - seats)
+
+
+def _claim_resources(slot: Slot) -> None:
+    """Invariant 3: the slot's resources become busy for its time, unless busy elsewhere."""
+    resource_ids = sorted(r.pk for r in slot.resources.all())
+    if not resource_ids:
+        return
+    held = set(ResourceClaim.objects.filter(slot=slot).values_list("resource_id", flat=True))
+    missing = [pk for pk in resource_ids if pk not in held]
+    if not missing:
+        return
+    # Serialise per resource (a no-op on SQLite, whose writers are serialised anyway).
+    list(Resource.objects.select_for_update().filter(pk__in=missing).order_by("pk").values_list("pk"))
+    busy = (
+        ResourceClaim.objects.filter(resource_id__in=missing, starts_at__lt=slot.end, ends_at__gt=slot.start)
+        .exclude(slot=slot)
+        .select_related("resource")
+        .first()
+    )
+    if busy is not None:
+        raise DomainError("conflict", _("%(name)s is already booked at that time.") % {"name": busy.resource.name})
+    try:
+        with transaction.atomic():
+            ResourceClaim.objects.bulk_create(
+                [ResourceClaim(resource_id=pk, slot=slot, starts_at=slot.start, ends_at=slot.end) for pk in missing]
+            )
+    except IntegrityError:  # PostgreSQL's exclusion constraint caught an overlap
+        raise DomainError("conflict") from None
+
+
+def _release(booking: Booking, now: dt.datetime) -> None:
+    """Give back what an active booking held: seats, claims, and the slot's resources if now empty."""
+    _give_back_seats(booking.slot_id, booking.seats)
+    Claim.objects.filter(booking=booking).delete()
+    _release_idle_resources(booking.slot_id)
+    promote_waitlist(slot_id=booking.slot_id, now=now)
+
+
+def _release_idle_resources(slot_id: int) -> None:
+    if not Slot.objects.filter(pk=slot_id, reserved=0).exists():
+        return
+    ResourceClaim.objects.filter(slot_id=slot_id).delete()
+
+
+# --------------------------------------------------------------------------------------------
+# Transitions
+# --------------------------------------------------------------------------------------------
+
+
+def _transition(
+    booking: Booking,
+    to: str,
+    *,
+    action: str,
+    by: By,
+    now: dt.datetime,
+    reason: str = "",
+    changes: dict[str, Any] | None = None,
+    refusal: DomainError | None = None,
+) -> Booking:
+    """Move a booking to ``to`` if FLOW allows it from its current state, in one transaction.
+
+    The UPDATE is conditional on the status, so two concurrent transitions cannot both win.
+    """
+    allowed_from = [state for state, targets in FLOW.items() if to in targets]
+
+    def move() -> Booking:
+        with transaction.atomic():
+            locked = Booking.objects.select_for_update().filter(pk=booking.pk)
+            current = locked.values_list("status", flat=True).first()
+            moved = Booking.objects.filter(pk=booking.pk, status__in=allowed_from).update(
+                status=to, updated_at=now, **(changes or {})
+            )
+            if not moved:
+                raise refusal or DomainError("not_allowed")
+            booking.refresh_from_db()
+            _record(booking, action, current or "", to, by=by, reason=reason, now=now)
+            if current in ACTIVE_STATUSES and to in RELEASING:
+                _release(booking, now)
+        return booking
+
+    return _with_retries(move)
+
+
+def _record(
+    booking: Booking,
+    action: str,
+    from_status: str,
+    to_status: str,
+    *,
+    by: By,
+    now: dt.datetime,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+) -> BookingEvent:
+    if isinstance(by, EndUser):
+        actor, actor_user, actor_staff = Actor.USER, by, None
+    elif by is not None:
+        actor, actor_user, actor_staff = Actor.STAFF, None, by
+    else:
+        actor, actor_user, actor_staff = Actor.SYSTEM, None, None
+    return BookingEvent.objects.create(
+        booking=booking,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor,
+        actor_user=actor_user,
+        actor_staff=actor_staff,
+        reason=reason[:200],
+        data=data or {},
+        created_at=now,
+    )
+
+
+@dataclass(frozen=True)
+class CancelPreview:
+    allowed: bool
+    refund_fen: int
+    points_penalty: int
+    reason: str
+
+
+def cancel_preview(*, booking: Booking, now: dt.datetime | None = None) -> CancelPreview:
+    """What cancelling now would cost, by the offering's policy; ``cancel`` applies exactly this."""
+    now = now or timeutil.now()
+    policy = booking.offering.policy
+    if booking.status not in CANCELLABLE:
+        return CancelPreview(False, 0, 0, str(_("This booking can no longer be cancelled.")))
+    if now >= booking.slot.start:
+        return CancelPreview(False, 0, 0, str(_("The booking has already started.")))
+    paid = booking.amount_fen if booking.status == Status.CONFIRMED else 0
+    deadline = booking.slot.start - dt.timedelta(hours=policy.cancel_deadline_hours)
+    if now < deadline:
+        return CancelPreview(True, paid, 0, str(_("Free cancellation.")))
+    refund = paid * policy.late_cancel_refund_percent // 100
+    hours = f"{policy.cancel_deadline_hours:g}"
+    return CancelPreview(
+        True,
+        refund,
+        policy.late_cancel_points,
+        str(
+            _("Less than %(hours)s hours before the start: %(points)d points are deducted.")
+            % {"hours": hours, "points": policy.late_cancel_points}
+        ),
+    )
+
+
+def cancel(*, booking: Booking, by: By, reason: str = "", now: dt.datetime | None = None) -> Booking:
+    """Cancel and give the seats back (to the waitlist first). Late cancels by the user cost points."""
+    now = now or timeutil.now()
+    preview = cancel_preview(booking=booking, now=now)
+    if not preview.allowed:
+        raise DomainError("too_late", preview.reason)
+
+    def work() -> Booking:
+        with transaction.atomic():
+            _cancel_now(booking, by=by, reason=reason, now=now, points_penalty=preview.points_penalty)
+        return booking
+
+    return _with_retries(work)
+
+
+def _cancel_now(booking: Booking, *, by: By, reason: str, now: dt.datetime, points_penalty: int) -> None:
+    _transition(
+        booking,
+        Status.CANCELLED,
+        action="cancel",
+        by=by,
+        now=now,
+        reason=reason,
+        changes={"cancelled_at": now, "cancel_reason": reason[:200]},
+    )
+    if points_penalty and isinstance(by, EndUser):
+        accounts.change_points(
+            user=booking.user,
+            delta=-points_penalty,
+            reason=str(_("Late cancellation of %(code)s") % {"code": booking.code}),
+            merchant=booking.merchant,
+            booking_id=booking.pk,
+        )
+
+
+def approve(*, booking: Booking, staff: AbstractBaseUser, now: dt.datetime | None = None) -> Booking:
+    """Staff accept a booking that needed approval; it then awaits payment or is confirmed."""
+    to = Status.PENDING_PAYMENT if booking.amount_fen > 0 else Status.CONFIRMED
+    now = now or timeutil.now()
+    changes: dict[str, Any] = {}
+    if to == Status.PENDING_PAYMENT:
+        changes["hold_expires_at"] = now + dt.timedelta(minutes=booking.offering.policy.hold_minutes)
+    return _transition(booking, to, action="approve", by=staff, now=now, changes=changes)
+
+
+def reject(*, booking: Booking, staff: AbstractBaseUser, reason: str, now: dt.datetime | None = None) -> Booking:
+    return _transition(booking, Status.REJECTED, action="reject", by=staff, now=now or timeutil.now(), reason=reason)
+
+
+def expire_hold(*, booking: Booking, now: dt.datetime | None = None) -> Booking:
+    """An unpaid hold ran out: the seats go back."""
+    return _transition(booking, Status.EXPIRED, action="expire", by=None, now=now or timeutil.now())
+
+
+def confirm(*, booking: Booking, by: By = None, now: dt.datetime | None = None, reason: str = "") -> Booking:
+    """A pending payment arrived (the payments module calls this)."""
+    return _transition(
+        booking,
+        Status.CONFIRMED,
+        action="confirm",
+        by=by,
+        now=now or timeutil.now(),
+        reason=reason,
+        changes={"hold_expires_at": None},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Reschedule
+# --------------------------------------------------------------------------------------------
+
+
+def reschedule(*, booking: Booking, slot_id: int, by: By, now: dt.datetime | None = None) -> Booking:
+    """Move a booking to another slot of the same offering: the new seat is taken before the
+    old one is given back, all in one transaction, or nothing changes."""
+    now = now or timeutil.now()
+    policy = booking.offering.policy
+    if booking.status not in CANCELLABLE:
+        raise DomainError("not_allowed")
+    if booking.reschedule_count >= policy.max_reschedules:
+        raise DomainError(
+            "limit_reached",
+            _("A booking can be moved at most %(n)d times.") % {"n": policy.max_reschedules},
+        )
+    if now >= booking.slot.start - dt.timedelta(hours=policy.cancel_deadline_hours):
+        raise DomainError("too_late", _("It is too late to change this booking."))
+    new_slot = _open_slot(slot_id)
+    if new_slot.offering_id != booking.offering_id or new_slot.pk == booking.slot_id:
+        raise DomainError("invalid", fields={"slot_id": _("Please choose another time of the same offering.")})
+    if new_slot.effective_price_fen != booking.slot.effective_price_fen:
+        raise DomainError("invalid", fields={"slot_id": _("That time has a different price; cancel and book again.")})
+    _check_window(new_slot, policy, now)
+    _check_resource_seats(new_slot, booking.party_size)
+    keys = _claim_keys(slot=new_slot, policy=policy, identities=_booking_identities(booking), answers=booking.answers)
+    old_slot_id = booking.slot_id
+
+    def move() -> Booking:
+        with transaction.atomic():
+            # Lock both slots in id order so two opposite moves cannot deadlock.
+            list(Slot.objects.select_for_update().filter(pk__in=[old_slot_id, new_slot.pk]).order_by("pk").values("pk"))
+            if not Booking.objects.filter(pk=booking.pk, slot_id=old_slot_id, status__in=CANCELLABLE).exists():
+                raise DomainError("not_allowed")
+            _take_seats(new_slot, booking.seats)
+            Claim.objects.filter(booking=booking).delete()
+            _take_claims(booking, keys)
+            _claim_resources(new_slot)
+            Booking.objects.filter(pk=booking.pk).update(
+                slot=new_slot, reschedule_count=F("reschedule_count") + 1, updated_at=now
+            )
+            _give_back_seats(old_slot_id, booking.seats)
+            _release_idle_resources(old_slot_id)
+            booking.refresh_from_db()
+            _record(
+                booking,
+                "reschedule",
+                booking.status,
+                booking.status,
+                by=by,
+                now=now,
+                data={"from_slot": old_slot_id, "to_slot": new_slot.pk},
+            )
+            promote_waitlist(slot_id=old_slot_id, now=now)
+            return booking
+
+    return _with_retries(move)
+
+
+# --------------------------------------------------------------------------------------------
+# Waitlist
+# --------------------------------------------------------------------------------------------
+
+
+def join_waitlist(
+    *,
+    user: EndUser,
+    slot_id: int,
+    person_ids: Sequence[int] = (),
+    party_size: int | None = None,
+    answers: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> WaitlistEntry:
+    """Queue for a full slot; the first in line is booked automatically when seats free up."""
+    now = now or timeutil.now()
+    slot = _open_slot(slot_id)
+    policy = slot.offering.policy
+    _check_window(slot, policy, now)
+    party = _party(user=user, slot=slot, policy=policy, person_ids=person_ids, party_size=party_size)
+    clean_answers = validate_answers(slot.offering.form, answers or {})
+    seats = party.size if policy.seats == "party" else 1
+    if slot.remaining >= seats:
+        raise DomainError("invalid", fields={"slot_id": _("There are seats left: please book directly.")})
+    try:
+        with transaction.atomic():
+            entry = WaitlistEntry.objects.create(
+                slot=slot,
+                user=user,
+                person_ids=list(person_ids),
+                party_size=party.size,
+                answers=clean_answers,
+                active_key=f"{slot.pk}:{user.pk}",
+                created_at=now,
+            )
+    except IntegrityError:
+        raise DomainError("duplicate", _("You are already on the waitlist for this time.")) from None
+    return entry
+
+
+def waitlist_position(entry: WaitlistEntry) -> int:
+    return WaitlistEntry.objects.filter(slot_id=entry.slot_id, status=WaitlistStatus.WAITING, id__lte=entry.pk).count()
+
+
+def leave_waitlist(*, entry: WaitlistEntry) -> None:
+    WaitlistEntry.objects.filter(pk=entry.pk, status=WaitlistStatus.WAITING).update(
+        status=WaitlistStatus.CANCELLED, active_key=None
+    )
+
+
+def promote_waitlist(*, slot_id: int, now: dt.datetime | None = None) -> list[Booking]:
+    """Book waiting people in order while seats are free. Strictly first come, first served:
+    when the first in line does not fit, later ones wait too. Someone whose booking breaks a
+    rule (already booked, banned, limit) is skipped with the reason."""
+    now = now or timeutil.now()
+    promoted: list[Booking] = []
+    for entry in WaitlistEntry.objects.filter(slot_id=slot_id, status=WaitlistStatus.WAITING).select_related("user"):
+        try:
+            with transaction.atomic():
+                booking = book(
+                    user=entry.user,
+                    slot_id=slot_id,
+                    person_ids=entry.person_ids,
+                    party_size=entry.party_size,
+                    answers=entry.answers,
+                    now=now,
+                )
+                WaitlistEntry.objects.filter(pk=entry.pk).update(
+                    status=WaitlistStatus.PROMOTED, active_key=None, booking=booking
+                )
+                _record(booking, "promote", booking.status, booking.status, by=None, now=now, reason="waitlist")
+            promoted.append(booking)
+        except DomainError as exc:
+            if exc.code == "slot_full":
+                break
+            WaitlistEntry.objects.filter(pk=entry.pk).update(
+                status=WaitlistStatus.SKIPPED, active_key=None, note=exc.message[:200]
+            )
+    return promoted
+
+
+# --------------------------------------------------------------------------------------------
+# On the day: check-in, no-show, completion, reviews
+# --------------------------------------------------------------------------------------------
+
+
+def voucher_for(booking: Booking) -> str:
+    """The text in the QR code: the booking code and a signature only the server can make."""
+    return f"{booking.code}.{_voucher_signature(booking.code)}"
+
+
+def _voucher_signature(code: str) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), f"voucher|{code}".encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def booking_for_voucher(voucher: str, *, merchant: Merchant | None = None) -> Booking:
+    code, _sep, signature = (voucher or "").strip().partition(".")
+    if not signature or not hmac.compare_digest(signature, _voucher_signature(code)):
+        raise DomainError("not_found", _("This voucher is not valid."))
+    found = Booking.objects.select_related("slot", "offering").filter(code=code)
+    if merchant is not None:
+        found = found.filter(merchant=merchant)
+    booking = found.first()
+    if booking is None:
+        raise DomainError("not_found", _("This voucher is not valid."))
+    return booking
+
+
+def check_in(
+    *, voucher: str, staff: AbstractBaseUser | None, merchant: Merchant | None = None, now: dt.datetime | None = None
+) -> Booking:
+    """Admit the holder of a voucher once. A second scan is refused and says when the first was."""
+    now = now or timeutil.now()
+    booking = booking_for_voucher(voucher, merchant=merchant)
+    if booking.status in {Status.CHECKED_IN, Status.COMPLETED} and booking.checked_in_at:
+        raise _already_checked_in(booking)
+    opens = booking.slot.start - dt.timedelta(minutes=booking.offering.policy.checkin_opens_minutes_before)
+    if now < opens:
+        when = opens.astimezone(timeutil.local_zone())
+        raise DomainError("not_open", _("Check-in opens at %(when)s.") % {"when": f"{when:%Y-%m-%d %H:%M}"})
+    if now >= booking.slot.end:
+        raise DomainError("too_late", _("This booking's time is over."))
+    try:
+        return _transition(
+            booking, Status.CHECKED_IN, action="check_in", by=staff, now=now, changes={"checked_in_at": now}
+        )
+    except DomainError:
+        booking.refresh_from_db()
+        if booking.checked_in_at:  # a concurrent scan won
+            raise _already_checked_in(booking) from None
+        raise DomainError(
+            "not_allowed",
+            _("This booking is %(status)s and cannot be checked in.") % {"status": booking.get_status_display()},
+        ) from None
+
+
+def _already_checked_in(booking: Booking) -> DomainError:
+    assert booking.checked_in_at is not None
+    first = booking.checked_in_at.astimezone(timeutil.local_zone())
+    return DomainError(
+        "duplicate",
+        _("Already checked in at %(when)s.") % {"when": f"{first:%Y-%m-%d %H:%M:%S}"},
+        checked_in_at=booking.checked_in_at.isoformat(),
+    )
+
+
+def mark_no_show(*, booking: Booking, staff: AbstractBaseUser | None, now: dt.datetime | None = None) -> Booking:
+    """The person did not come. Enough no-shows within the policy's window ban the account."""
+    now = now or timeutil.now()
+    if now < booking.slot.start:
+        raise DomainError("not_allowed", _("The booking has not started yet."))
+    with transaction.atomic():
+        _transition(booking, Status.NO_SHOW, action="no_show", by=staff, now=now)
+        rule = booking.offering.policy.no_show_ban
+        if rule is not None:
+            since = now - dt.timedelta(days=rule.window_days)
+            count = Booking.objects.filter(
+                user_id=booking.user_id, merchant_id=booking.merchant_id, status=Status.NO_SHOW, slot__start__gte=since
+            ).count()
+            if (
+                count >= rule.count
+                and accounts.active_ban(user=booking.user, merchant_id=booking.merchant_id, at=now) is None
+            ):
+                Ban.objects.create(
+                    user_id=booking.user_id,
+                    merchant_id=booking.merchant_id,
+                    starts_at=now,
+                    ends_at=now + dt.timedelta(days=rule.ban_days),
+                    reason=str(
+                        _("%(count)d no-shows within %(days)d days") % {"count": count, "days": rule.window_days}
+                    ),
+                )
+    return booking
+
+
+def complete_finished(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
+    """Checked-in bookings whose time is over become completed (run periodically)."""
+    now = now or timeutil.now()
+    done = 0
+    for booking in Booking.objects.filter(status=Status.CHECKED_IN, slot__end__lte=now)[:limit]:
+        try:
+            _transition(booking, Status.COMPLETED, action="complete", by=None, now=now)
+            done += 1
+        except DomainError:
+            continue  # changed meanwhile
+    return done
+
+
+def add_review(
+    *, booking: Booking, user: EndUser, rating: int, text: str = "", now: dt.datetime | None = None
+) -> Review:
+    """A review after the visit; it updates the offering's and the resource's average rating."""
+    if booking.user_id != user.pk:
+        raise DomainError("forbidden")
+    if booking.status not in {Status.CHECKED_IN, Status.COMPLETED}:
+        raise DomainError("not_allowed", _("You can review after your visit."))
+    if not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise DomainError("invalid", fields={"rating": _("Please rate from 1 to 5.")})
+    resource = booking.slot.resources.first()
+    try:
+        with transaction.atomic():
+            review = Review.objects.create(
+                booking=booking,
+                user=user,
+                offering_id=booking.offering_id,
+                resource=resource,
+                rating=rating,
+                text=(text or "").strip()[:2000],
+                created_at=now or timeutil.now(),
+            )
+            refresh_ratings(offering_id=booking.offering_id, resource_id=resource.pk if resource else None)
+    except IntegrityError:
+        raise DomainError("duplicate", _("You have already reviewed this booking.")) from None
+    return review
+
+
+def refresh_ratings(*, offering_id: int, resource_id: int | None = None) -> None:
+    visible = Review.objects.filter(is_hidden=False)
+    Offering.objects.filter(pk=offering_id).update(
+        rating=visible.filter(offering_id=offering_id).aggregate(avg=Avg("rating"))["avg"]
+    )
+    if resource_id is not None:
+        Resource.objects.filter(pk=resource_id).update(
+            rating=visible.filter(resource_id=resource_id).aggregate(avg=Avg("rating"))["avg"]
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Transient database errors
+# --------------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+_TRANSIENT_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock (PostgreSQL)
+_TRANSIENT_MYSQL = {1205, 1213}  # lock wait timeout, deadlock (MariaDB/MySQL)
+
+
+def _is_transient(exc: Exception) -> bool:
+    cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+        return True
+    if cause is not None and getattr(cause, "args", None) and cause.args[0] in _TRANSIENT_MYSQL:
+        return True
+    return "database is locked" in str(exc)
+
+
+def _with_retries(work: Callable[[], T], attempts: int = 5) -> T:
+    """Run a transaction again when the database broke it off to resolve a deadlock.
+
+    Inside an outer transaction there is nothing to retry: the error goes up.
+    """
+    for attempt in range(attempts):
+        try:
+            return work()
+        except (OperationalError, IntegrityError) as exc:
+            if connection.in_atomic_block or attempt == attempts - 1 or not _is_transient(exc):
+                raise
+            log.info("retrying after transient database error: %s", exc)
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+    raise AssertionError("unreachable")
