@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
@@ -37,7 +37,7 @@ def _token_hash(raw: str) -> str:
 
 
 def issue_token(
-    *, user: EndUser | None = None, staff_user: AbstractBaseUser | None = None, ttl: dt.timedelta | None = None
+    *, user: EndUser | None = None, staff_user: User | None = None, ttl: dt.timedelta | None = None
 ) -> str:
     """A new bearer token; the raw value is returned once and only its hash is kept."""
     if (user is None) == (staff_user is None):

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Avg, F
 from django.db.models.lookups import LessThanOrEqual
@@ -64,7 +64,7 @@ from yuyue.tenants.models import Merchant
 log = logging.getLogger(__name__)
 
 # Who did it: an end user, a staff member (Django user) or, when None, the system.
-By = EndUser | AbstractBaseUser | None
+By = EndUser | User | None
 
 # The state machine, in one place: which status may follow which.
 FLOW: dict[str, frozenset[str]] = {
@@ -103,7 +103,7 @@ def book(
     party_size: int | None = None,
     answers: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
-    booked_by: AbstractBaseUser | None = None,
+    booked_by: User | None = None,
     now: dt.datetime | None = None,
 ) -> Booking:
     """Book a slot for some of the user's people, or refuse with the rule that says no.
@@ -608,7 +608,7 @@ def _cancel_now(booking: Booking, *, by: By, reason: str, now: dt.datetime, poin
         )
 
 
-def approve(*, booking: Booking, staff: AbstractBaseUser, now: dt.datetime | None = None) -> Booking:
+def approve(*, booking: Booking, staff: User, now: dt.datetime | None = None) -> Booking:
     """Staff accept a booking that needed approval; it then awaits payment or is confirmed."""
     to = Status.PENDING_PAYMENT if booking.amount_fen > 0 else Status.CONFIRMED
     now = now or timeutil.now()
@@ -618,7 +618,7 @@ def approve(*, booking: Booking, staff: AbstractBaseUser, now: dt.datetime | Non
     return _transition(booking, to, action="approve", by=staff, now=now, changes=changes)
 
 
-def reject(*, booking: Booking, staff: AbstractBaseUser, reason: str, now: dt.datetime | None = None) -> Booking:
+def reject(*, booking: Booking, staff: User, reason: str, now: dt.datetime | None = None) -> Booking:
     return _transition(booking, Status.REJECTED, action="reject", by=staff, now=now or timeutil.now(), reason=reason)
 
 
@@ -809,7 +809,7 @@ def booking_for_voucher(voucher: str, *, merchant: Merchant | None = None) -> Bo
 
 
 def check_in(
-    *, voucher: str, staff: AbstractBaseUser | None, merchant: Merchant | None = None, now: dt.datetime | None = None
+    *, voucher: str, staff: User | None, merchant: Merchant | None = None, now: dt.datetime | None = None
 ) -> Booking:
     """Admit the holder of a voucher once. A second scan is refused and says when the first was."""
     now = now or timeutil.now()
@@ -846,7 +846,7 @@ def _already_checked_in(booking: Booking) -> DomainError:
     )
 
 
-def mark_no_show(*, booking: Booking, staff: AbstractBaseUser | None, now: dt.datetime | None = None) -> Booking:
+def mark_no_show(*, booking: Booking, staff: User | None, now: dt.datetime | None = None) -> Booking:
     """The person did not come. Enough no-shows within the policy's window ban the account."""
     now = now or timeutil.now()
     if now < booking.slot.start:
