@@ -105,7 +105,9 @@ def test_clinic_one_registration_per_person_per_department_per_day(tomorrow_10):
     internal_b = make_offering(kind="clinic", merchant=merchant, limit_group="内科")
     surgery = make_offering(kind="clinic", merchant=merchant, limit_group="外科")
     person = make_person()
-    services.book(user=person.owner, slot_id=make_slot(offering=internal_a, start=tomorrow_10).pk, person_ids=[person.pk])
+    services.book(
+        user=person.owner, slot_id=make_slot(offering=internal_a, start=tomorrow_10).pk, person_ids=[person.pk]
+    )
     with refused("limit_reached"):
         services.book(
             user=person.owner,

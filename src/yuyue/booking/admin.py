@@ -9,6 +9,7 @@ visibility can be switched here. Phones and ID numbers are masked everywhere (in
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib import admin, messages
@@ -65,11 +66,23 @@ class BookingEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     ordering = ["id"]
 
 
+def _short_hashes(key: str) -> str:
+    """A claim key with its blind-index hashes cut short: readable, and enough to tell them apart."""
+    return _HASH.sub(lambda m: m.group(0)[:8] + "…", key)
+
+
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
 class ClaimInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Claim
     extra = 0
-    fields = ["key"]
+    fields = ["claim_key"]
     readonly_fields = fields
+
+    @admin.display(description=_("key"))
+    def claim_key(self, obj: Claim) -> str:
+        return _short_hashes(obj.key)
 
 
 @admin.register(Booking)
@@ -180,12 +193,16 @@ class BookingEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Claim)
 class ClaimAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["key", "booking", "booking_status"]
+    list_display = ["claim_key", "booking", "booking_status"]
     list_filter = ["booking__status"]
     search_fields = ["key", "=booking__code"]
     list_select_related = ["booking"]
     raw_id_fields = ["booking"]
-    fields = ["key", "booking"]
+    fields = ["claim_key", "booking"]
+
+    @admin.display(description=_("key"), ordering="key")
+    def claim_key(self, obj: Claim) -> str:
+        return _short_hashes(obj.key)
 
     @admin.display(description=_("status"), ordering="booking__status")
     def booking_status(self, obj: Claim) -> str:

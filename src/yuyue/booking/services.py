@@ -582,30 +582,26 @@ def cancel(*, booking: Booking, by: By, reason: str = "", now: dt.datetime | Non
 
     def work() -> Booking:
         with transaction.atomic():
-            _cancel_now(booking, by=by, reason=reason, now=now, points_penalty=preview.points_penalty)
+            _transition(
+                booking,
+                Status.CANCELLED,
+                action="cancel",
+                by=by,
+                now=now,
+                reason=reason,
+                changes={"cancelled_at": now, "cancel_reason": reason[:200]},
+            )
+            if preview.points_penalty and isinstance(by, EndUser):
+                accounts.change_points(
+                    user=booking.user,
+                    delta=-preview.points_penalty,
+                    reason=str(_("Late cancellation of %(code)s") % {"code": booking.code}),
+                    merchant=booking.merchant,
+                    booking_id=booking.pk,
+                )
         return booking
 
     return _with_retries(work)
-
-
-def _cancel_now(booking: Booking, *, by: By, reason: str, now: dt.datetime, points_penalty: int) -> None:
-    _transition(
-        booking,
-        Status.CANCELLED,
-        action="cancel",
-        by=by,
-        now=now,
-        reason=reason,
-        changes={"cancelled_at": now, "cancel_reason": reason[:200]},
-    )
-    if points_penalty and isinstance(by, EndUser):
-        accounts.change_points(
-            user=booking.user,
-            delta=-points_penalty,
-            reason=str(_("Late cancellation of %(code)s") % {"code": booking.code}),
-            merchant=booking.merchant,
-            booking_id=booking.pk,
-        )
 
 
 def approve(*, booking: Booking, staff: User, now: dt.datetime | None = None) -> Booking:
