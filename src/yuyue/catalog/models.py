@@ -76,6 +76,8 @@ class Offering(models.Model):
         return self.title
 
     def clean(self) -> None:
+        if self.kind not in KINDS:
+            raise ValidationError({"kind": _("Unknown kind.")})
         try:
             self.__dict__.pop("policy", None)
             self.__dict__.pop("form", None)

@@ -88,7 +88,9 @@ class Slot(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.offering} {self.start:%Y-%m-%d %H:%M}"
+        from yuyue.core.timeutil import local_zone
+
+        return f"{self.offering} {self.start.astimezone(local_zone()):%Y-%m-%d %H:%M}"
 
     @property
     def remaining(self) -> int:
