@@ -81,7 +81,7 @@ class Offering(models.Model):
         try:
             self.__dict__.pop("policy", None)
             self.__dict__.pop("form", None)
-            _ = self.policy, self.form
+            self.policy, self.form  # noqa: B018 (validates both)
         except PydanticError as exc:
             raise ValidationError(str(exc)) from exc
 
