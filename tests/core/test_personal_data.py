@@ -123,3 +123,18 @@ def test_non_mobile_or_foreign_numbers_are_invalid(value):
 @pytest.mark.django_db
 def test_end_user_phone_is_shown_masked():
     assert make_user("13912345678").phone_masked == "139****5678"
+
+
+@pytest.mark.django_db
+def test_reencrypt_moves_everything_to_the_newest_key(keys):
+    old, new = crypto.generate_key(), crypto.generate_key()
+    keys(old)
+    person = make_person(phone="13912345678")
+    keys(new, old)
+    assert crypto.reencrypt_all() == 3  # the account's phone, the person's ID and phone
+    assert crypto.reencrypt_all() == 0
+    keys(new, index_key="")  # old key retired
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id_number FROM accounts_person WHERE id = %s", [person.pk])
+        assert crypto.is_current(cursor.fetchone()[0])
+    assert Person.objects.get(pk=person.pk).phone == "13912345678"

@@ -86,3 +86,29 @@ class EncryptedTextField(models.TextField):
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
         return encrypt(value) if value else ""
+
+
+def reencrypt_all(batch_size: int = 500) -> int:
+    """Re-encrypt every stored personal value under the newest key; returns how many changed.
+
+    Run after putting a new key first in YUYUE_DATA_KEYS; once it reports 0, older keys can be
+    removed from the list (keep YUYUE_INDEX_KEY, or the oldest key, for the blind index).
+    """
+    from django.apps import apps
+    from django.db import transaction
+
+    current = f"{PREFIX}:{_keys()[0][0]}:"
+    changed = 0
+    for model in apps.get_models():
+        fields = [f for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
+        for field in fields:
+            # startswith compares the raw column: the lookup value is not encrypted.
+            stale = model._default_manager.exclude(**{f"{field.attname}__startswith": current}).exclude(
+                **{field.attname: ""}
+            )
+            while ids := list(stale.values_list("pk", flat=True)[:batch_size]):
+                with transaction.atomic():
+                    for obj in model._default_manager.select_for_update().filter(pk__in=ids):
+                        obj.save(update_fields=[field.attname])
+                        changed += 1
+    return changed
