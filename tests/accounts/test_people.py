@@ -92,3 +92,12 @@ def test_points_move_with_their_reason():
     entry = services.change_points(user=user, delta=-10, reason="迟取消")
     user.refresh_from_db()
     assert (user.points_balance, entry.balance_after) == (20, 20)
+
+
+def test_many_phones_sign_in_at_once_in_order():
+    existing = make_user("13900000002")
+    users = services.users_for_phones(["13900000001", "+86 139 0000 0002", "13900000003", "13900000001"])
+    assert users[1] == existing and users[0] == users[3]
+    assert [u.phone for u in users] == ["13900000001", "13900000002", "13900000003", "13900000001"]
+    tokens = services.issue_tokens(users)
+    assert [services.token_owner(t).user for t in tokens] == users

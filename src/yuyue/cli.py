@@ -1,0 +1,447 @@
+"""The `yuyue` command: serve, worker, demo, slots, token, manage, keys.
+
+User mistakes end with a one-line message on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import unicodedata
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
+
+log = logging.getLogger("yuyue.cli")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+MAX_DEFAULT_WORKERS = 9
+GRACEFUL_SECONDS = 20
+TOKEN_BATCH = 1000
+
+
+class UsageError(Exception):
+    """A mistake of the person at the keyboard: shown as one line, exit status 2."""
+
+    exit_code = 2
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"yuyue: {message}", file=sys.stderr)
+    return code
+
+
+def _setup_django() -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "yuyue.settings"
+    import django
+
+    django.setup()
+
+
+def default_workers() -> int:
+    """2 × cores + 1, the usual gunicorn rule, capped: threads add concurrency on top."""
+    return max(2, min(2 * (os.cpu_count() or 1) + 1, MAX_DEFAULT_WORKERS))
+
+
+# --- serve -------------------------------------------------------------------------------------
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _gunicorn_has(setting: str) -> bool:
+    from gunicorn import config
+
+    return any(getattr(known, "name", None) == setting for known in config.KNOWN_SETTINGS)
+
+
+def _periodic_loop(stop: threading.Event, interval: float) -> None:
+    """Background work in the serve process itself, for installations without a broker."""
+    from django.db import connections
+
+    from yuyue import tasks
+
+    while not stop.is_set():
+        try:
+            tasks.run_periodic()
+        except Exception:  # run_periodic already guards each job; this is the last line
+            log.exception("periodic work failed")
+        finally:
+            connections.close_all()
+        stop.wait(interval)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connections
+
+    from yuyue import tasks
+
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 1 and 65535, not {args.port}")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    _check_port_free(args.host, args.port)
+
+    call_command("migrate", interactive=False, verbosity=1)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    connections.close_all()  # this process only supervises from here on
+
+    bind = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "yuyue.wsgi:application",
+        "--bind",
+        bind,
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "4",
+        "--access-logfile",
+        "-",
+        "--error-logfile",
+        "-",
+        "--graceful-timeout",
+        str(GRACEFUL_SECONDS),
+        "--forwarded-allow-ips",
+        "127.0.0.1,::1",
+    ]
+    if _gunicorn_has("control_socket_disable"):  # gunicorn ≥ 25.1 opens a control socket in $HOME
+        command.append("--no-control-socket")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "yuyue.settings", "YUYUE_HOME": str(settings.WORK_DIR)}
+
+    stop = threading.Event()
+    if not settings.CELERY_BROKER_URL:
+        print("yuyue: no YUYUE_BROKER_URL, so background work runs in this process", flush=True)
+        threading.Thread(
+            target=_periodic_loop, args=(stop, tasks.PERIOD_SECONDS), name="yuyue-periodic", daemon=True
+        ).start()
+    else:
+        print("yuyue: background work goes to the broker; run `yuyue worker` beside this server", flush=True)
+
+    proc = subprocess.Popen(command, env=env)
+    stopping = False
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        stop.set()
+        if proc.poll() is None:
+            proc.terminate()  # gunicorn: SIGTERM is a graceful shutdown
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:  # pragma: no cover - the handler normally takes SIGINT
+            _stop(signal.SIGINT, None)
+            code = proc.wait()
+        if stopping:
+            return 0
+        return _fail(f"gunicorn exited with status {code}", 1) if code else 0
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(GRACEFUL_SECONDS + 5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+# --- worker ------------------------------------------------------------------------------------
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    if not settings.CELERY_BROKER_URL:
+        raise UsageError(
+            "`yuyue worker` needs a message broker: set YUYUE_BROKER_URL (e.g. redis://127.0.0.1:6379/1). "
+            "Without one, `yuyue serve` runs background work in-process."
+        )
+    schedule = settings.WORK_DIR / "celerybeat-schedule"
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "yuyue.tasks",
+        "worker",
+        "-B",
+        "--schedule",
+        str(schedule),
+        "--loglevel",
+        args.loglevel,
+    ]
+    if args.concurrency:
+        command += ["--concurrency", str(args.concurrency)]
+    sys.stdout.flush()
+    os.execv(sys.executable, command)
+    return 0  # pragma: no cover
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(row)]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    try:
+        from yuyue import demo
+    except ModuleNotFoundError as exc:
+        if exc.name != "yuyue.demo":
+            raise
+        raise UsageError("this installation has no demo data (module yuyue.demo is missing)") from None
+
+    result: Any = demo.load_demo()
+    phone = getattr(demo, "DEMO_PHONE", None) or getattr(demo, "SAMPLE_PHONE", None)
+    logins = result
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
+        logins, phone = result  # (logins, sample phone)
+    rows = [tuple(str(v) for v in row[:3]) for row in logins]
+    if phone:  # the end user's phone is not a staff login: shown below the table instead
+        rows = [row for row in rows if row[1] != phone]
+
+    url = args.url.rstrip("/")
+    print(f"Demo data is ready. Staff sign in at {url}/admin/ with:")
+    print()
+    print(_table([("username", "password", "role"), *rows]))
+    print()
+    if phone:
+        print(f"Demo end user phone: {phone}  (an API token for it: yuyue token {phone})")
+    print(f"API docs: {url}/api/v1/docs")
+    return 0
+
+
+# --- slots -------------------------------------------------------------------------------------
+
+
+def cmd_slots_generate(args: argparse.Namespace) -> int:
+    if args.days < 1:
+        raise UsageError("--days must be at least 1")
+    from yuyue.scheduling.services import generate_slots
+
+    created = generate_slots(days=args.days)
+    print(f"{created} slots created for the next {args.days} days")
+    return 0
+
+
+# --- token -------------------------------------------------------------------------------------
+
+
+def _read_phones(values: list[str]) -> list[str]:
+    phones: list[str] = []
+    for value in values:
+        if value == "-":
+            phones += [line.strip() for line in sys.stdin if line.strip()]
+        else:
+            phones.append(value)
+    return phones
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from django.db import transaction
+
+    from yuyue.accounts.services import issue_tokens, users_for_phones
+
+    if args.staff is not None:
+        if args.phones:
+            raise UsageError("give either --staff USERNAME or phone numbers, not both")
+        return _staff_token(args.staff)
+    phones = _read_phones(args.phones)
+    if not phones:
+        raise UsageError("give at least one phone number (or - to read them from standard input)")
+
+    from yuyue.core.errors import DomainError
+    from yuyue.core.personal import normalize_phone
+
+    normalized: list[str] = []
+    bad: list[str] = []
+    for phone in phones:
+        try:
+            normalized.append(normalize_phone(phone))
+        except DomainError:
+            bad.append(phone)
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise UsageError(f"not a valid mainland mobile number: {shown}; no tokens were issued")
+
+    # Batches of TOKEN_BATCH phones, one transaction each: fast, and a busy server's writers
+    # never wait long for the database. Tokens are printed only when every batch has committed.
+    tokens: list[str] = []
+    for start in range(0, len(normalized), TOKEN_BATCH):
+        with transaction.atomic():
+            tokens += issue_tokens(users_for_phones(normalized[start : start + TOKEN_BATCH]))
+    sys.stdout.write("\n".join(tokens) + "\n")
+    return 0
+
+
+def _staff_token(username: str) -> int:
+    from django.contrib.auth import get_user_model
+
+    from yuyue.accounts.services import issue_token
+    from yuyue.tenants.models import Staff
+
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise UsageError(f"no user named {username!r}")
+    if not user.is_active:
+        raise UsageError(f"user {username!r} is not active")
+    if not Staff.objects.filter(user=user, is_active=True).exists():
+        raise UsageError(f"user {username!r} is not active staff of any merchant")
+    print(issue_token(staff_user=user))
+    return 0
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    from yuyue.core.crypto import generate_key
+
+    print(generate_key())
+    return 0
+
+
+# --- manage ------------------------------------------------------------------------------------
+
+
+def cmd_manage(argv: Sequence[str]) -> int:
+    _setup_django()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["yuyue manage", *argv])
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yuyue",
+        description="yuyue (预约): an open-source reservation platform. Settings come from YUYUE_* variables.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="migrate, collect static files and run the production server")
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help=f"gunicorn worker processes, 4 threads each (default {default_workers()})",
+    )
+    p.set_defaults(func=cmd_serve, django=True)
+
+    p = sub.add_parser("worker", help="run a Celery worker with the periodic scheduler (needs YUYUE_BROKER_URL)")
+    p.add_argument("--concurrency", type=int, default=0, help="worker processes (default: one per core)")
+    p.add_argument("--loglevel", default="info", help="Celery log level (default info)")
+    p.set_defaults(func=cmd_worker, django=True)
+
+    p = sub.add_parser("demo", help="migrate and load demo merchants for the six kinds; prints the logins")
+    p.add_argument(
+        "--url",
+        default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+        help="where the server will be, for the printed links (default http://127.0.0.1:8000)",
+    )
+    p.set_defaults(func=cmd_demo, django=True)
+
+    p = sub.add_parser("slots", help="slot maintenance")
+    slots = p.add_subparsers(dest="slots_command", metavar="ACTION", required=True)
+    g = slots.add_parser("generate", help="create the slots of every schedule for the coming days")
+    g.add_argument("--days", type=int, default=30, help="how many days ahead (default 30)")
+    g.set_defaults(func=cmd_slots_generate, django=True)
+
+    p = sub.add_parser(
+        "token",
+        help="print API tokens for end users by phone (created if new), or for a staff account",
+        description="Print one bearer token per phone number, in order; end users that do not exist yet are "
+        "created. All numbers are checked first: one invalid number means no token is issued.",
+    )
+    p.add_argument("phones", nargs="*", metavar="PHONE", help="mainland mobile numbers; - reads them from stdin")
+    p.add_argument("--staff", metavar="USERNAME", help="a token for this staff account instead")
+    p.set_defaults(func=cmd_token, django=True)
+
+    sub.add_parser("manage", help="run a Django management command: yuyue manage ARGS...", add_help=False)
+
+    p = sub.add_parser("keys", help="field-encryption keys")
+    keys = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    k = keys.add_parser("new", help="print a new key for YUYUE_DATA_KEYS / YUYUE_INDEX_KEY")
+    k.set_defaults(func=cmd_keys_new, django=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "manage":
+        return cmd_manage(argv[1:])
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+
+    from django.db import DatabaseError
+
+    try:
+        if args.django:
+            _setup_django()
+        return func(args)
+    except UsageError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except DatabaseError as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return _fail(f"database error: {first_line} (is the database up and migrated? `yuyue manage migrate`)", 1)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _entry() -> None:  # pragma: no cover
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _entry()
