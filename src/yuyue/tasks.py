@@ -1,7 +1,7 @@
 """Background work: one Celery app, and the same jobs as plain functions.
 
-With a broker (YUYUE_BROKER_URL) `yuyue worker` runs these tasks and their beat schedule; without
-one, `yuyue serve` calls `run_periodic()` from a thread of its own process every PERIOD_SECONDS.
+With a broker (YUYUE_BROKER_URL) `yuyue worker` runs them on its beat schedule; without one,
+`yuyue serve` calls `run_periodic()` from a thread of its own process every PERIOD_SECONDS.
 Every job is idempotent and keeps its truth in the database, so running it twice or late is safe.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 from celery import Celery
 from celery.signals import beat_init
@@ -31,50 +32,52 @@ def generate_slots() -> int:
     return services.generate_slots(days=SLOT_DAYS)
 
 
+def release_expired_holds() -> int:
+    """Unpaid bookings past their hold time expire and give their seats back (waitlist first)."""
+    from yuyue.booking import services
+
+    return services.release_expired_holds()
+
+
 def complete_finished() -> int:
-    """Bookings whose time is over move on (completed / no-show) as the engine decides."""
+    """Checked-in bookings whose time is over become completed."""
     from yuyue.booking import services
 
     return services.complete_finished()
 
 
-JOBS = [generate_slots, complete_finished]
+JOBS: dict[str, Callable[[], int]] = {
+    job.__name__: job for job in (generate_slots, release_expired_holds, complete_finished)
+}
 
 
 def run_periodic() -> dict[str, object]:
     """Run every periodic job once; a failing job is logged and does not stop the others."""
     results: dict[str, object] = {}
-    for job in JOBS:
+    for name in JOBS:
         try:
-            result = job()
+            results[name] = run_job(name)
         except Exception as exc:
-            log.exception("periodic job %s failed", job.__name__)
-            results[job.__name__] = exc
-            continue
-        results[job.__name__] = result
-        if result:
-            log.info("periodic job %s: %s", job.__name__, result)
+            log.exception("periodic job %s failed", name)
+            results[name] = exc
     return results
 
 
-@app.task(name="yuyue.generate_slots", ignore_result=True)
-def generate_slots_task() -> int:
-    return generate_slots()
-
-
-@app.task(name="yuyue.complete_finished", ignore_result=True)
-def complete_finished_task() -> int:
-    return complete_finished()
+@app.task(name="yuyue.run_job", ignore_result=True)
+def run_job(name: str) -> int:
+    result = JOBS[name]()
+    if result:
+        log.info("periodic job %s: %s", name, result)
+    return result
 
 
 app.conf.beat_schedule = {
-    "generate-slots": {"task": "yuyue.generate_slots", "schedule": float(PERIOD_SECONDS)},
-    "complete-finished": {"task": "yuyue.complete_finished", "schedule": float(PERIOD_SECONDS)},
+    name: {"task": "yuyue.run_job", "schedule": float(PERIOD_SECONDS), "args": (name,)} for name in JOBS
 }
 
 
 @beat_init.connect
 def _run_once_at_start(sender: object = None, **kwargs: object) -> None:
     """Beat's interval schedule first fires a period after start; catch up straight away."""
-    generate_slots_task.delay()
-    complete_finished_task.delay()
+    for name in JOBS:
+        run_job.delay(name)

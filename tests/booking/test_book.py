@@ -334,3 +334,14 @@ def test_reserved_can_never_exceed_capacity_even_bypassing_the_engine():
     slot = make_slot(capacity=2)
     with pytest.raises(IntegrityError), transaction.atomic():
         Slot.objects.filter(pk=slot.pk).update(reserved=3)
+
+
+def test_weekly_club_allows_one_sign_up_per_phone_per_session(tomorrow_10):
+    offering = make_offering(kind="activity", policy_overrides={"unique_answers_per": "slot"})
+    this_week = make_slot(offering=offering, start=tomorrow_10)
+    next_week = make_slot(offering=offering, start=tomorrow_10 + dt.timedelta(days=7))
+    answers = {"name": "李雷", "phone": "13912345678"}
+    services.book(user=make_user(), slot_id=this_week.pk, answers=answers)
+    with refused("duplicate"):
+        services.book(user=make_user(), slot_id=this_week.pk, answers=answers)
+    assert services.book(user=make_user(), slot_id=next_week.pk, answers=answers)

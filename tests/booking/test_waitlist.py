@@ -102,3 +102,25 @@ def test_leaving_the_waitlist_allows_joining_again():
     services.leave_waitlist(entry=entry)
     assert services.join_waitlist(user=user, slot_id=slot.pk).pk != entry.pk
     assert WaitlistEntry.objects.filter(slot=slot, status=WaitlistStatus.WAITING).count() == 1
+
+
+def test_someone_already_booked_cannot_also_wait():
+    slot = make_slot(capacity=1)
+    user = make_user()
+    services.book(user=user, slot_id=slot.pk)
+    with refused("duplicate"):
+        services.join_waitlist(user=user, slot_id=slot.pk)
+
+
+def test_an_expired_hold_promotes_the_waitlist():
+    import datetime as dt
+
+    slot = make_slot(offering=make_offering(price_fen=5000), capacity=1)
+    unpaid = services.book(user=make_user(), slot_id=slot.pk)
+    waiting = services.join_waitlist(user=make_user(), slot_id=slot.pk)
+    assert services.release_expired_holds(now=unpaid.hold_expires_at - dt.timedelta(seconds=1)) == 0
+    assert services.release_expired_holds(now=unpaid.hold_expires_at) == 1
+    unpaid.refresh_from_db()
+    waiting.refresh_from_db()
+    assert unpaid.status == Status.EXPIRED
+    assert waiting.booking.status == Status.PENDING_PAYMENT

@@ -169,14 +169,26 @@ def remove_person(*, owner: EndUser, person_id: int) -> None:
 
 
 def change_points(
-    *, user: EndUser, delta: int, reason: str, merchant: Merchant | None = None, booking_id: int | None = None
+    *,
+    user: EndUser,
+    delta: int,
+    reason: str,
+    merchant: Merchant | None = None,
+    booking_id: int | None = None,
+    at: dt.datetime | None = None,
 ) -> PointsEntry:
     """Add or take points, in the caller's transaction; the balance and the entry move together."""
     with transaction.atomic():
         EndUser.objects.filter(pk=user.pk).update(points_balance=F("points_balance") + delta)
         balance = EndUser.objects.values_list("points_balance", flat=True).get(pk=user.pk)
         return PointsEntry.objects.create(
-            user=user, merchant=merchant, booking_id=booking_id, delta=delta, balance_after=balance, reason=reason
+            user=user,
+            merchant=merchant,
+            booking_id=booking_id,
+            delta=delta,
+            balance_after=balance,
+            reason=reason,
+            created_at=at or timeutil.now(),
         )
 
 

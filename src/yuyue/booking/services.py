@@ -371,7 +371,8 @@ def _claim_keys(*, slot: Slot, policy: Policy, identities: list[str], answers: d
     for answer_key in policy.unique_answers:
         if answers.get(answer_key):
             digest = blind_index(str(answers[answer_key]), purpose="answer")[:40]
-            keys.append(_Key(f"answer:{offering.pk}:{answer_key}:{digest}", "duplicate"))
+            scope = f"o{offering.pk}" if policy.unique_answers_per == "offering" else f"s{slot.pk}"
+            keys.append(_Key(f"answer:{scope}:{answer_key}:{digest}", "duplicate"))
     if policy.per_person_per_day:
         if policy.limit_scope == "merchant":
             scope = f"m{offering.merchant_id}"
@@ -598,6 +599,7 @@ def cancel(*, booking: Booking, by: By, reason: str = "", now: dt.datetime | Non
                     reason=str(_("Late cancellation of %(code)s") % {"code": booking.code}),
                     merchant=booking.merchant,
                     booking_id=booking.pk,
+                    at=now,
                 )
         return booking
 
@@ -621,6 +623,19 @@ def reject(*, booking: Booking, staff: User, reason: str, now: dt.datetime | Non
 def expire_hold(*, booking: Booking, now: dt.datetime | None = None) -> Booking:
     """An unpaid hold ran out: the seats go back."""
     return _transition(booking, Status.EXPIRED, action="expire", by=None, now=now or timeutil.now())
+
+
+def release_expired_holds(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
+    """Expire every unpaid booking whose hold has run out (run periodically)."""
+    now = now or timeutil.now()
+    expired = 0
+    for booking in Booking.objects.filter(status=Status.PENDING_PAYMENT, hold_expires_at__lte=now)[:limit]:
+        try:
+            expire_hold(booking=booking, now=now)
+            expired += 1
+        except DomainError:
+            continue  # paid or cancelled meanwhile
+    return expired
 
 
 def confirm(*, booking: Booking, by: By = None, now: dt.datetime | None = None, reason: str = "") -> Booking:
@@ -720,6 +735,9 @@ def join_waitlist(
     seats = party.size if policy.seats == "party" else 1
     if slot.remaining >= seats:
         raise DomainError("invalid", fields={"slot_id": _("There are seats left: please book directly.")})
+    already = [k.key for k in _claim_keys(slot=slot, policy=policy, identities=party.identities, answers={})]
+    if Claim.objects.filter(key__in=already[: len(party.identities)]).exists():
+        raise DomainError("duplicate")
     try:
         with transaction.atomic():
             entry = WaitlistEntry.objects.create(
@@ -894,7 +912,8 @@ def add_review(
         raise DomainError("not_allowed", _("You can review after your visit."))
     if not isinstance(rating, int) or not 1 <= rating <= 5:
         raise DomainError("invalid", fields={"rating": _("Please rate from 1 to 5.")})
-    resource = booking.slot.resources.first()
+    # The person who served is rated: resources sort by type, so coach/doctor/driver come first.
+    resource = booking.slot.resources.order_by("type", "pk").first()
     try:
         with transaction.atomic():
             review = Review.objects.create(

@@ -51,7 +51,10 @@ class Policy(BaseModel):
         "offering", description="where the per-day limit counts: this offering, its group (department), the merchant"
     )
     unique_answers: list[str] = Field(
-        default_factory=list, description="form answers (e.g. phone) that may sign up only once per offering"
+        default_factory=list, description="form answers (e.g. phone) that may sign up only once"
+    )
+    unique_answers_per: Literal["offering", "slot"] = Field(
+        "offering", description="once per offering (a one-off event) or per session (a weekly club)"
     )
 
     # --- changing one's mind
