@@ -184,6 +184,13 @@ def book(
         if replay is None:  # the other request failed after all: try ours again
             return _with_retries(place)
         return replay
+    except DomainError:
+        # A retry racing its own first attempt is refused (full, duplicate) only because that
+        # attempt committed meanwhile: then the answer is the first booking, not the refusal.
+        replay = _replay(user, idempotency_key, request_hash) if idempotency_key else None
+        if replay is None:
+            raise
+        return replay
 
 
 class _ConcurrentReplay(Exception):
@@ -682,10 +689,14 @@ def reschedule(*, booking: Booking, slot_id: int, by: By, now: dt.datetime | Non
 
     def move() -> Booking:
         with transaction.atomic():
-            # Lock both slots in id order so two opposite moves cannot deadlock.
+            # Locks in the engine's order: the booking, then slots by id (so opposite moves and a
+            # concurrent cancel or check-in cannot deadlock or slip in between).
+            mine = Booking.objects.select_for_update().filter(
+                pk=booking.pk, slot_id=old_slot_id, status__in=CANCELLABLE
+            )
+            if not mine.exists():
+                raise DomainError("not_allowed", _("This booking has changed meanwhile."))
             list(Slot.objects.select_for_update().filter(pk__in=[old_slot_id, new_slot.pk]).order_by("pk").values("pk"))
-            if not Booking.objects.filter(pk=booking.pk, slot_id=old_slot_id, status__in=CANCELLABLE).exists():
-                raise DomainError("not_allowed")
             _take_seats(new_slot, booking.seats)
             Claim.objects.filter(booking=booking).delete()
             _take_claims(booking, keys)
@@ -751,6 +762,10 @@ def join_waitlist(
             )
     except IntegrityError:
         raise DomainError("duplicate", _("You are already on the waitlist for this time.")) from None
+    # A seat may have freed up while we were joining, before our entry was visible to the
+    # cancellation that freed it: look once more after our entry is committed.
+    transaction.on_commit(lambda: promote_waitlist(slot_id=slot.pk, now=now))
+    entry.refresh_from_db()
     return entry
 
 
@@ -759,9 +774,11 @@ def waitlist_position(entry: WaitlistEntry) -> int:
 
 
 def leave_waitlist(*, entry: WaitlistEntry) -> None:
-    WaitlistEntry.objects.filter(pk=entry.pk, status=WaitlistStatus.WAITING).update(
+    """Leave the queue; too late once the entry has been booked (cancel that booking instead)."""
+    if not WaitlistEntry.objects.filter(pk=entry.pk, status=WaitlistStatus.WAITING).update(
         status=WaitlistStatus.CANCELLED, active_key=None
-    )
+    ):
+        raise DomainError("not_allowed", _("You are no longer on this waitlist; see your bookings."))
 
 
 def promote_waitlist(*, slot_id: int, now: dt.datetime | None = None) -> list[Booking]:
@@ -773,6 +790,11 @@ def promote_waitlist(*, slot_id: int, now: dt.datetime | None = None) -> list[Bo
     for entry in WaitlistEntry.objects.filter(slot_id=slot_id, status=WaitlistStatus.WAITING).select_related("user"):
         try:
             with transaction.atomic():
+                # Take the entry first: someone leaving the queue right now either wins or is told.
+                if not WaitlistEntry.objects.filter(pk=entry.pk, status=WaitlistStatus.WAITING).update(
+                    status=WaitlistStatus.PROMOTED, active_key=None
+                ):
+                    continue
                 booking = book(
                     user=entry.user,
                     slot_id=slot_id,
@@ -781,15 +803,13 @@ def promote_waitlist(*, slot_id: int, now: dt.datetime | None = None) -> list[Bo
                     answers=entry.answers,
                     now=now,
                 )
-                WaitlistEntry.objects.filter(pk=entry.pk).update(
-                    status=WaitlistStatus.PROMOTED, active_key=None, booking=booking
-                )
+                WaitlistEntry.objects.filter(pk=entry.pk).update(booking=booking)
                 _record(booking, "promote", booking.status, booking.status, by=None, now=now, reason="waitlist")
             promoted.append(booking)
         except DomainError as exc:
             if exc.code == "slot_full":
                 break
-            WaitlistEntry.objects.filter(pk=entry.pk).update(
+            WaitlistEntry.objects.filter(pk=entry.pk, status=WaitlistStatus.WAITING).update(
                 status=WaitlistStatus.SKIPPED, active_key=None, note=exc.message[:200]
             )
     return promoted
