@@ -502,7 +502,12 @@ def _transition(
     def move() -> Booking:
         with transaction.atomic():
             locked = Booking.objects.select_for_update().filter(pk=booking.pk)
-            current = locked.values_list("status", flat=True).first()
+            current, slot_id = locked.values_list("status", "slot_id").first() or (None, None)
+            if to in RELEASING:
+                # Take the slot's write lock now, before the status UPDATE makes InnoDB take a
+                # shared one (foreign-key check of the (slot, status) index): two cancellations
+                # holding shared locks and both wanting the write lock would deadlock.
+                list(Slot.objects.select_for_update().filter(pk=slot_id).values_list("pk"))
             moved = Booking.objects.filter(pk=booking.pk, status__in=allowed_from).update(
                 status=to, updated_at=now, **(changes or {})
             )
@@ -775,9 +780,13 @@ def waitlist_position(entry: WaitlistEntry) -> int:
 
 def leave_waitlist(*, entry: WaitlistEntry) -> None:
     """Leave the queue; too late once the entry has been booked (cancel that booking instead)."""
-    if not WaitlistEntry.objects.filter(pk=entry.pk, status=WaitlistStatus.WAITING).update(
-        status=WaitlistStatus.CANCELLED, active_key=None
-    ):
+
+    def leave() -> int:
+        return WaitlistEntry.objects.filter(pk=entry.pk, status=WaitlistStatus.WAITING).update(
+            status=WaitlistStatus.CANCELLED, active_key=None
+        )
+
+    if not _with_retries(leave):
         raise DomainError("not_allowed", _("You are no longer on this waitlist; see your bookings."))
 
 
