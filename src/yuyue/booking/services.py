@@ -502,12 +502,12 @@ def _transition(
     def move() -> Booking:
         with transaction.atomic():
             locked = Booking.objects.select_for_update().filter(pk=booking.pk)
-            current, slot_id = locked.values_list("status", "slot_id").first() or (None, None)
+            current = locked.values_list("status", flat=True).first()
             if to in RELEASING:
                 # Take the slot's write lock now, before the status UPDATE makes InnoDB take a
                 # shared one (foreign-key check of the (slot, status) index): two cancellations
                 # holding shared locks and both wanting the write lock would deadlock.
-                list(Slot.objects.select_for_update().filter(pk=slot_id).values_list("pk"))
+                list(Slot.objects.select_for_update().filter(pk=booking.slot_id).values_list("pk"))
             moved = Booking.objects.filter(pk=booking.pk, status__in=allowed_from).update(
                 status=to, updated_at=now, **(changes or {})
             )
