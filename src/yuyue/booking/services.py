@@ -502,19 +502,22 @@ def _transition(
     def move() -> Booking:
         with transaction.atomic():
             locked = Booking.objects.select_for_update().filter(pk=booking.pk)
-            current = locked.values_list("status", flat=True).first()
+            row = locked.values_list("status", "slot_id").first()
+            if row is None:
+                raise DomainError("not_found")
+            current, slot_id = row
             if to in RELEASING:
                 # Take the slot's write lock now, before the status UPDATE makes InnoDB take a
                 # shared one (foreign-key check of the (slot, status) index): two cancellations
                 # holding shared locks and both wanting the write lock would deadlock.
-                list(Slot.objects.select_for_update().filter(pk=booking.slot_id).values_list("pk"))
+                list(Slot.objects.select_for_update().filter(pk=slot_id).values_list("pk"))
             moved = Booking.objects.filter(pk=booking.pk, status__in=allowed_from).update(
                 status=to, updated_at=now, **(changes or {})
             )
             if not moved:
                 raise refusal or DomainError("not_allowed")
             booking.refresh_from_db()
-            _record(booking, action, current or "", to, by=by, reason=reason, now=now)
+            _record(booking, action, current, to, by=by, reason=reason, now=now)
             if current in ACTIVE_STATUSES and to in RELEASING:
                 _release(booking, now)
         return booking
