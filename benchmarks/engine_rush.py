@@ -1,12 +1,12 @@
 """Rush on one slot, straight through the booking engine (no HTTP): how fast and how exact.
 
-    YUYUE_DATABASE_URL=postgres://… python benchmarks/engine_rush.py --capacity 200 --users 2000 --threads 16
+    YUYUE_DATABASE_URL=postgres://… python benchmarks/engine_rush.py --capacity 200 --users 2000
 
 Creates a fresh merchant, a scenic offering and one slot of --capacity seats, --users people
-with resident IDs, then lets --threads threads (each with its own database connection) book as
-fast as they can, every user once. Prints one `name: value` per line: attempts, confirmed,
-oversold, duplicates, errors, throughput, and p50/p95/p99 latency of all answers and of the
-sold-out answers alone. Uses the configured database (SQLite in the working directory by
+with resident IDs, then lets --processes processes of --threads threads (each thread with its
+own database connection, like server workers) book as fast as they can, every user once.
+Prints one `name: value` per line: attempts, confirmed, oversold, duplicates, errors,
+throughput, and p50/p95/p99 latency of all answers and of the sold-out answers alone. Uses the configured database (SQLite in the working directory by
 default); run it against a scratch database, it leaves its rows behind for inspection.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import multiprocessing
 import os
 import statistics
 import sys
@@ -21,13 +22,15 @@ import threading
 import time
 import uuid
 from collections import Counter
+from typing import Any
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--capacity", type=int, default=200)
     parser.add_argument("--users", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 2, help="like server workers")
+    parser.add_argument("--threads", type=int, default=8, help="per process")
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "yuyue.settings")
@@ -82,10 +85,8 @@ def main() -> int:
     outcomes: Counter[str] = Counter()
     latencies: list[float] = []
     sold_out: list[float] = []
-    barrier = threading.Barrier(args.threads)
 
     def client(share: list) -> None:
-        barrier.wait()
         for user, person_id in share:
             began = time.perf_counter()
             try:
@@ -103,13 +104,31 @@ def main() -> int:
                     sold_out.append(took)
         connection.close()
 
-    shares = [work[i :: args.threads] for i in range(args.threads)]
-    threads = [threading.Thread(target=client, args=(s,)) for s in shares]
+    def process(index: int, results: Any) -> None:
+        """One of --processes: its share of the users, booked from --threads threads."""
+        connection.close()  # never share the parent's connection across fork
+        mine = work[index :: args.processes]
+        threads = [threading.Thread(target=client, args=(mine[i :: args.threads],)) for i in range(args.threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        results.put((dict(outcomes), latencies, sold_out))
+
+    connection.close()
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
     began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    workers = [context.Process(target=process, args=(i, results)) for i in range(args.processes)]
+    for w in workers:
+        w.start()
+    for _ in workers:
+        counts, lat, sold = results.get()
+        outcomes.update(counts)
+        latencies.extend(lat)
+        sold_out.extend(sold)
+    for w in workers:
+        w.join()
     elapsed = time.perf_counter() - began
 
     slot.refresh_from_db()
@@ -125,7 +144,8 @@ def main() -> int:
 
     print(f"database: {connection.vendor}")
     print(f"cores: {os.cpu_count()}")
-    print(f"threads: {args.threads}")
+    print(f"processes: {args.processes}")
+    print(f"threads_per_process: {args.threads}")
     print(f"attempts: {sum(outcomes.values())}")
     print(f"confirmed: {outcomes['ok']}")
     print(f"slot_reserved: {slot.reserved}")

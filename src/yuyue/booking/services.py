@@ -122,6 +122,10 @@ def book(
     offering = slot.offering
     policy = offering.policy
     _check_window(slot, policy, now)
+    if slot.remaining == 0:
+        # Sold out: say so at once (the rush's most common answer). A read may only refuse,
+        # never admit: admission is the conditional UPDATE below.
+        raise DomainError("slot_full")
     party = _party(user=user, slot=slot, policy=policy, person_ids=person_ids, party_size=party_size)
     clean_answers = validate_answers(offering.form, answers or {})
     ban = accounts.active_ban(user=user, merchant_id=offering.merchant_id, at=now)
