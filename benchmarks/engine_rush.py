@@ -6,8 +6,9 @@ Creates a fresh merchant, a scenic offering and one slot of --capacity seats, --
 with resident IDs, then lets --processes processes of --threads threads (each thread with its
 own database connection, like server workers) book as fast as they can, every user once.
 Prints one `name: value` per line: attempts, confirmed, oversold, duplicates, errors,
-throughput, and p50/p95/p99 latency of all answers and of the sold-out answers alone. Uses the configured database (SQLite in the working directory by
-default); run it against a scratch database, it leaves its rows behind for inspection.
+throughput, and p50/p95/p99 latency of all answers and of the sold-out answers alone.
+Uses the configured database (SQLite in the working directory by default); run it against a
+scratch database: it leaves its rows behind for inspection.
 """
 
 from __future__ import annotations
