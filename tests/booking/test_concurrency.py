@@ -437,10 +437,14 @@ def attempt(action: Callable[[], Any]) -> Outcome:
         return Outcome(refusal=exc)
 
 
-def test_a_retry_with_the_same_idempotency_key_gets_the_first_booking_even_while_it_commits(monkeypatch, make_offering):
+@pytest.mark.parametrize("capacity", [5, 1], ids=["seats-left", "last-seat"])
+def test_a_retry_with_the_same_idempotency_key_gets_the_first_booking_even_while_it_commits(
+    monkeypatch, make_offering, capacity
+):
     """API.md: "Same key and body again → the same booking". A client that retries (a double tap,
-    a timeout) while the first request is still running must not be told ``duplicate``."""
-    slot = make_slot(offering=make_offering(), start=at(10), capacity=5)
+    a timeout) while the first request is still running must not be told ``duplicate`` — nor
+    ``slot_full`` when the first attempt took the last seat."""
+    slot = make_slot(offering=make_offering(), start=at(10), capacity=capacity)
     user = make_user()
     request = partial(services.book, user=user, slot_id=slot.pk, idempotency_key="tap-1")
     # The retry looks for the key, finds nothing yet, and meanwhile the first request commits.

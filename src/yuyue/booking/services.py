@@ -118,6 +118,40 @@ def book(
         if replay is not None:
             return replay
 
+    try:
+        return _place_booking(
+            user=user,
+            slot_id=slot_id,
+            person_ids=person_ids,
+            party_size=party_size,
+            answers=answers,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            booked_by=booked_by,
+            now=now,
+        )
+    except DomainError:
+        # A retry racing its own first attempt is refused (full, duplicate) only because that
+        # attempt committed meanwhile: then the answer is the first booking, not the refusal.
+        replay = _replay(user, idempotency_key, request_hash) if idempotency_key else None
+        if replay is None:
+            raise
+        return replay
+
+
+def _place_booking(
+    *,
+    user: EndUser,
+    slot_id: int,
+    person_ids: Sequence[int],
+    party_size: int | None,
+    answers: dict[str, Any] | None,
+    idempotency_key: str | None,
+    request_hash: str,
+    booked_by: User | None,
+    now: dt.datetime,
+) -> Booking:
+    """Validate what needs no lock, then take seats, claims and resources in one transaction."""
     slot = _open_slot(slot_id)
     offering = slot.offering
     policy = offering.policy
@@ -187,13 +221,6 @@ def book(
         replay = _replay(user, idempotency_key or "", request_hash)
         if replay is None:  # the other request failed after all: try ours again
             return _with_retries(place)
-        return replay
-    except DomainError:
-        # A retry racing its own first attempt is refused (full, duplicate) only because that
-        # attempt committed meanwhile: then the answer is the first booking, not the refusal.
-        replay = _replay(user, idempotency_key, request_hash) if idempotency_key else None
-        if replay is None:
-            raise
         return replay
 
 
