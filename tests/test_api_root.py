@@ -35,3 +35,9 @@ def test_domain_errors_have_the_contract_shape():
     body = DomainError("invalid", fields={"phone": "bad"}).as_dict()
     assert body == {"error": {"code": "invalid", "message": body["error"]["message"], "fields": {"phone": "bad"}}}
     assert body["error"]["message"]
+
+
+def test_docs_page_loads_swagger_locally_not_from_a_cdn(client):
+    html = client.get("/api/v1/docs").content.decode()
+    assert "/static/ninja/swagger-ui-bundle.js" in html
+    assert "cdn" not in html.lower()

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # serves the API docs (Swagger UI) from local static files, not a CDN
     "yuyue.core",
     "yuyue.tenants",
     "yuyue.accounts",
