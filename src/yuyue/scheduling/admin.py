@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from yuyue.core.admin import yuan
+from yuyue.scheduling import services
 from yuyue.scheduling.models import ClosedDate, Schedule, Slot, SlotStatus
 
 
@@ -171,7 +172,12 @@ class SlotAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         columns = {f.name for f in Slot._meta.concrete_fields if not f.primary_key}
-        obj.save(update_fields=[name for name in form.changed_data if name in columns and name != "reserved"])
+        others = [name for name in form.changed_data if name in columns and name not in {"reserved", "capacity"}]
+        if others:
+            obj.save(update_fields=others)
+        if "capacity" in form.changed_data:
+            # The rule "never below what is booked" has one home: the scheduling service.
+            services.change_capacity(slot_id=obj.pk, capacity=obj.capacity)
 
     @admin.display(description=_("remaining"))
     def remaining(self, obj: Slot) -> int:
