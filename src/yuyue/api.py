@@ -57,3 +57,9 @@ def health(request: HttpRequest) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return {"status": "ok", "version": __version__, "database": connection.vendor}
+
+
+# Routers are mounted last so that their modules can import `api` helpers from here.
+from yuyue.console.api import router as merchant_router  # noqa: E402
+
+api.add_router("/merchant", merchant_router)

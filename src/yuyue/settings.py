@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "yuyue.catalog",
     "yuyue.scheduling",
     "yuyue.booking",
+    "yuyue.h5",
+    "yuyue.console",
 ]
 
 MIDDLEWARE = [
@@ -145,10 +147,15 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
+# Argon2 for new and changed passwords; older PBKDF2 hashes still verify and are upgraded at sign-in.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+
+# --- Sign-in, SMS, WeChat and Alipay (user side) ------------------------------------------------
+
+# --- Merchant console ------------------------------------------------------------------------
 
 LOGGING = {
     "version": 1,

@@ -1,9 +1,11 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from yuyue.api import api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("console/", include("yuyue.console.urls")),
+    path("", include("yuyue.h5.urls")),
 ]

@@ -1,0 +1,1 @@
+"""Adapters for services we call over the network: SMS gateways, WeChat, Alipay."""
