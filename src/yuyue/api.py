@@ -20,7 +20,10 @@ api = NinjaAPI(
 
 
 def _error(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    return api.create_response(request, exc.as_dict(), status=exc.status)
+    response = api.create_response(request, exc.as_dict(), status=exc.status)
+    if "retry_after" in exc.details:
+        response["Retry-After"] = str(exc.details["retry_after"])
+    return response
 
 
 @api.exception_handler(DomainError)
@@ -32,7 +35,7 @@ def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     fields = {}
     for err in exc.errors:
-        loc = [str(p) for p in err.get("loc", []) if p not in {"body", "query", "path", "payload"}]
+        loc = [str(p) for p in err.get("loc", []) if p not in {"body", "query", "path", "header", "payload", "filters"}]
         fields[".".join(loc) or "body"] = err.get("msg", "")
     return _error(request, DomainError("invalid", fields=fields))
 
@@ -60,6 +63,12 @@ def health(request: HttpRequest) -> dict:
 
 
 # Routers are mounted last so that their modules can import `api` helpers from here.
+from yuyue.accounts.api import router as accounts_router  # noqa: E402
+from yuyue.booking.api import router as booking_router  # noqa: E402
+from yuyue.catalog.api import router as catalog_router  # noqa: E402
 from yuyue.console.api import router as merchant_router  # noqa: E402
 
+api.add_router("", accounts_router)
+api.add_router("", catalog_router)
+api.add_router("", booking_router)
 api.add_router("/merchant", merchant_router)

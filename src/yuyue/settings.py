@@ -154,8 +154,80 @@ PASSWORD_HASHERS = [
 ]
 
 # --- Sign-in, SMS, WeChat and Alipay (user side) ------------------------------------------------
+# Bearer tokens issued at sign-in stay valid this many days (0: until signed out).
+LOGIN_TOKEN_DAYS = int(os.environ.get("YUYUE_LOGIN_TOKEN_DAYS", "30"))
+# SMS sign-in codes: lifetime, wrong guesses allowed per code, and the wait before a new code.
+LOGIN_CODE_TTL_SECONDS = int(os.environ.get("YUYUE_LOGIN_CODE_TTL_SECONDS", "300"))
+LOGIN_CODE_MAX_ATTEMPTS = int(os.environ.get("YUYUE_LOGIN_CODE_MAX_ATTEMPTS", "5"))
+LOGIN_CODE_RESEND_SECONDS = int(os.environ.get("YUYUE_LOGIN_CODE_RESEND_SECONDS", "60"))
+# Rate limits as "COUNT/SECONDS" rules, comma separated; every rule must hold (see core/ratelimit.py).
+RATE_LOGIN_CODE_PHONE = os.environ.get("YUYUE_RATE_LOGIN_CODE_PHONE", "5/3600,10/86400")
+RATE_LOGIN_CODE_IP = os.environ.get("YUYUE_RATE_LOGIN_CODE_IP", "20/3600")
+RATE_BOOKING_USER = os.environ.get("YUYUE_RATE_BOOKING_USER", "10/60,60/3600")
+# SMS: "console" logs the message (demo and development); "aliyun" sends through Aliyun SMS.
+SMS_BACKEND = os.environ.get("YUYUE_SMS_BACKEND", "console")
+SMS_LOGIN_TEMPLATE = os.environ.get("YUYUE_SMS_LOGIN_TEMPLATE", "SMS_LOGIN_CODE")
+ALIYUN_SMS_ACCESS_KEY_ID = os.environ.get("YUYUE_ALIYUN_SMS_ACCESS_KEY_ID", "")
+ALIYUN_SMS_ACCESS_KEY_SECRET = os.environ.get("YUYUE_ALIYUN_SMS_ACCESS_KEY_SECRET", "")
+ALIYUN_SMS_SIGN_NAME = os.environ.get("YUYUE_ALIYUN_SMS_SIGN_NAME", "")
+ALIYUN_SMS_ENDPOINT = os.environ.get("YUYUE_ALIYUN_SMS_ENDPOINT", "https://dysmsapi.aliyuncs.com/")
+ALIYUN_SMS_REGION = os.environ.get("YUYUE_ALIYUN_SMS_REGION", "cn-hangzhou")
+# WeChat mini-program sign-in (code2session). Without an app id a local sandbox answers "demo-…" codes.
+WECHAT_APP_ID = os.environ.get("YUYUE_WECHAT_APP_ID", "")
+WECHAT_APP_SECRET = os.environ.get("YUYUE_WECHAT_APP_SECRET", "")
+WECHAT_API_BASE = os.environ.get("YUYUE_WECHAT_API_BASE", "https://api.weixin.qq.com")
+# Alipay mini-program sign-in (alipay.system.oauth.token, RSA2). Keys: PEM text, a PEM file path or
+# the bare base64 the Alipay console shows. Without an app id a local sandbox answers "demo-…" codes.
+ALIPAY_APP_ID = os.environ.get("YUYUE_ALIPAY_APP_ID", "")
+ALIPAY_APP_PRIVATE_KEY = os.environ.get("YUYUE_ALIPAY_APP_PRIVATE_KEY", "")
+ALIPAY_PUBLIC_KEY = os.environ.get("YUYUE_ALIPAY_PUBLIC_KEY", "")
+ALIPAY_GATEWAY = os.environ.get("YUYUE_ALIPAY_GATEWAY", "https://openapi.alipay.com/gateway.do")
+# Seconds to wait for SMS, WeChat and Alipay servers.
+INTEGRATION_TIMEOUT = float(os.environ.get("YUYUE_INTEGRATION_TIMEOUT", "5"))
+# Behind a reverse proxy: the header carrying the client's address (X-Real-IP or X-Forwarded-For),
+# used for per-IP limits. Empty: the connection's address.
+CLIENT_IP_HEADER = os.environ.get("YUYUE_CLIENT_IP_HEADER", "")
+# Demo mode: local stand-ins answer WeChat / Alipay "demo-…" codes when no app id is set. On by
+# default only while SMS goes to the console (i.e. nothing real is configured), so a production
+# server does not hand out accounts to anyone who types "demo-".
+SIGN_IN_SANDBOX = _env_bool("YUYUE_SIGN_IN_SANDBOX", SMS_BACKEND == "console")
+
+
+def _check_sign_in_settings() -> None:
+    """Fail at start-up, not at the first sign-in, when these settings cannot work."""
+    import re
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    rule = r"\s*[1-9][0-9]*/[1-9][0-9]*\s*"
+    for name in ("RATE_LOGIN_CODE_PHONE", "RATE_LOGIN_CODE_IP", "RATE_BOOKING_USER"):
+        value = globals()[name]
+        if value.strip() and not re.fullmatch(f"{rule}(,{rule})*", value):
+            raise ImproperlyConfigured(f"YUYUE_{name} must look like 5/3600,10/86400 (count/seconds), not {value!r}")
+    if SMS_BACKEND not in {"console", "aliyun"}:
+        raise ImproperlyConfigured(f"YUYUE_SMS_BACKEND must be console or aliyun, not {SMS_BACKEND!r}")
+    if SMS_BACKEND == "aliyun" and not (
+        ALIYUN_SMS_ACCESS_KEY_ID and ALIYUN_SMS_ACCESS_KEY_SECRET and ALIYUN_SMS_SIGN_NAME
+    ):
+        raise ImproperlyConfigured("Aliyun SMS needs YUYUE_ALIYUN_SMS_ACCESS_KEY_ID, _ACCESS_KEY_SECRET and _SIGN_NAME")
+    if ALIPAY_APP_ID and not (ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY):
+        raise ImproperlyConfigured("Alipay sign-in needs YUYUE_ALIPAY_APP_PRIVATE_KEY and YUYUE_ALIPAY_PUBLIC_KEY")
+    if WECHAT_APP_ID and not WECHAT_APP_SECRET:
+        raise ImproperlyConfigured("WeChat sign-in needs YUYUE_WECHAT_APP_SECRET")
+
+
+_check_sign_in_settings()
 
 # --- Merchant console ------------------------------------------------------------------------
+# Sign-in lockout: this many failed passwords within the window lock the username (or, with
+# the IP limit, the address; 0 turns that off) for as many minutes. Counted in the database, so all
+# processes agree. Behind a reverse proxy set YUYUE_CLIENT_IP_HEADER, or every client shares one address.
+CONSOLE_LOCKOUT_FAILURES = int(os.environ.get("YUYUE_CONSOLE_LOCKOUT_FAILURES", "5"))
+CONSOLE_LOCKOUT_IP_FAILURES = int(os.environ.get("YUYUE_CONSOLE_LOCKOUT_IP_FAILURES", "20"))
+CONSOLE_LOCKOUT_MINUTES = int(os.environ.get("YUYUE_CONSOLE_LOCKOUT_MINUTES", "15"))
+# Rows per page in console lists, and rows per database round trip when exporting.
+CONSOLE_PAGE_SIZE = int(os.environ.get("YUYUE_CONSOLE_PAGE_SIZE", "50"))
+CONSOLE_EXPORT_CHUNK = int(os.environ.get("YUYUE_CONSOLE_EXPORT_CHUNK", "2000"))
 
 LOGGING = {
     "version": 1,

@@ -149,3 +149,34 @@ class ApiToken(models.Model):
                 name="token_has_owner",
             )
         ]
+
+
+class LoginCode(models.Model):
+    """The SMS sign-in code of one phone: only a keyed hash is kept, with expiry and attempts.
+
+    One row per phone (by its blind index): requesting a new code replaces the old one, and the
+    resend cooldown is a conditional UPDATE on ``sent_at``, so it holds across server processes.
+    """
+
+    phone_hash = models.CharField(max_length=64, unique=True)
+    code_hash = models.CharField(max_length=64)
+    sent_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sign-in code")
+        verbose_name_plural = _("sign-in codes")
+
+
+class RateCounter(models.Model):
+    """One fixed window of a rate limit, when no Redis is configured (see ``core/ratelimit.py``).
+
+    ``key`` names the limit, the subject and the window's start; ``hits`` only grows by a
+    conditional UPDATE, so concurrent requests in several processes cannot exceed the limit.
+    """
+
+    key = models.CharField(max_length=190, unique=True)
+    hits = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
+import secrets
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
-from yuyue.accounts.models import ApiToken, Ban, EndUser, Person, PointsEntry, Relation
-from yuyue.core import ids, personal, timeutil
+from yuyue.accounts.models import ApiToken, Ban, EndUser, LoginCode, Person, PointsEntry, Relation
+from yuyue.core import ids, personal, ratelimit, timeutil
 from yuyue.core.errors import DomainError
 from yuyue.tenants.models import Merchant
 
@@ -199,3 +202,174 @@ def active_ban(*, user: EndUser, merchant_id: int, at: dt.datetime | None = None
         .order_by("-ends_at")
         .first()
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Signing in: SMS code, WeChat and Alipay mini-programs
+# --------------------------------------------------------------------------------------------
+
+
+def _login_code_hash(phone_digest: str, code: str) -> str:
+    # Keyed, so a copy of the table does not give the codes away by trying all million of them.
+    message = f"login-code|{phone_digest}|{code}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def request_login_code(phone: str, *, ip: str, now: dt.datetime | None = None) -> None:
+    """Text a new 6-digit sign-in code to ``phone``, within the per-IP and per-phone limits.
+
+    One code per phone is live at a time: a new request replaces it, but only after the resend
+    wait, which is a conditional UPDATE on the phone's row so it holds across processes.
+    """
+    from yuyue.integrations import sms
+
+    now = now or timeutil.now()
+    phone = personal.normalize_phone(phone)
+    digest = personal.phone_hash(phone)
+    ratelimit.hit("login-code-ip", ip or "unknown", settings.RATE_LOGIN_CODE_IP, now=now)
+    resend_after = now - dt.timedelta(seconds=settings.LOGIN_CODE_RESEND_SECONDS)
+    last = LoginCode.objects.filter(phone_hash=digest).values_list("sent_at", flat=True).first()
+    if last is not None and last > resend_after:
+        raise _resend_wait(last, now)
+    ratelimit.hit("login-code-phone", digest, settings.RATE_LOGIN_CODE_PHONE, now=now)
+
+    code = f"{secrets.randbelow(10**6):06d}"
+    fresh = {
+        "code_hash": _login_code_hash(digest, code),
+        "sent_at": now,
+        "expires_at": now + dt.timedelta(seconds=settings.LOGIN_CODE_TTL_SECONDS),
+        "attempts": 0,
+        "used_at": None,
+    }
+    if not LoginCode.objects.filter(phone_hash=digest, sent_at__lte=resend_after).update(**fresh):
+        try:
+            with transaction.atomic():
+                LoginCode.objects.create(phone_hash=digest, **fresh)
+        except IntegrityError:  # another request for this phone won the moment
+            raise _resend_wait(now, now) from None
+    try:
+        sms.send_login_code(phone, code)
+    except Exception:
+        # Not sent: void the code and let the person ask again at once.
+        LoginCode.objects.filter(phone_hash=digest, code_hash=fresh["code_hash"]).update(
+            used_at=now, sent_at=resend_after
+        )
+        raise
+
+
+def _resend_wait(sent_at: dt.datetime, now: dt.datetime) -> DomainError:
+    wait = max(1, int((sent_at - now).total_seconds()) + settings.LOGIN_CODE_RESEND_SECONDS)
+    message = _("A code was just sent; you can ask again in %(seconds)d seconds.") % {"seconds": wait}
+    return DomainError("rate_limited", message, retry_after=wait)
+
+
+def login_with_code(phone: str, code: str, *, now: dt.datetime | None = None) -> EndUser:
+    """The account of ``phone`` if ``code`` is its live sign-in code (single use, few attempts)."""
+    now = now or timeutil.now()
+    phone = personal.normalize_phone(phone)
+    code = (code or "").strip()
+    if not (len(code) == 6 and code.isascii() and code.isdigit()):
+        raise DomainError("invalid", fields={"code": _("Please enter the 6-digit code.")})
+    digest = personal.phone_hash(phone)
+    # Count the attempt first (conditional UPDATE): parallel guesses cannot exceed the limit.
+    live = LoginCode.objects.filter(
+        phone_hash=digest, used_at=None, expires_at__gt=now, attempts__lt=settings.LOGIN_CODE_MAX_ATTEMPTS
+    )
+    if not live.update(attempts=F("attempts") + 1):
+        raise _code_used_up()
+    expected = _login_code_hash(digest, code)
+    row = LoginCode.objects.filter(phone_hash=digest).values_list("code_hash", flat=True).first()
+    if row is None or not hmac.compare_digest(row, expected):
+        raise DomainError("invalid", fields={"code": _("The code is not correct.")})
+    if not LoginCode.objects.filter(phone_hash=digest, code_hash=expected, used_at=None).update(used_at=now):
+        raise _code_used_up()
+    return _active(get_or_create_user_by_phone(phone))
+
+
+def _code_used_up() -> DomainError:
+    return DomainError("invalid", fields={"code": _("This code has expired or was used up; please ask for a new one.")})
+
+
+def login_with_wechat(code: str) -> EndUser:
+    """The account of the WeChat user behind a mini-program ``wx.login`` code (created if new)."""
+    from yuyue.integrations import wechat
+
+    session = wechat.client().code2session(code)
+    return _active(_user_by_external_id("wechat_openid", session.openid))
+
+
+def login_with_alipay(code: str) -> EndUser:
+    """The account of the Alipay user behind a mini-program ``my.getAuthCode`` code (created if new)."""
+    from yuyue.integrations import alipay
+
+    identity = alipay.client().identity_for_code(code)
+    return _active(_user_by_external_id("alipay_user_id", identity.key))
+
+
+def _user_by_external_id(field: str, value: str) -> EndUser:
+    user = EndUser.objects.filter(**{field: value}).first()
+    if user is not None:
+        return user
+    try:
+        with transaction.atomic():
+            return EndUser.objects.create(**{field: value})
+    except IntegrityError:  # the same person signed in twice at once
+        return EndUser.objects.get(**{field: value})
+
+
+def _active(user: EndUser) -> EndUser:
+    if not user.is_active:
+        raise DomainError("forbidden", _("This account has been disabled."))
+    return user
+
+
+def sign_in_token(user: EndUser) -> str:
+    """A bearer token for a user who just signed in (``YUYUE_LOGIN_TOKEN_DAYS``, 0: no expiry)."""
+    days = settings.LOGIN_TOKEN_DAYS
+    return issue_token(user=user, ttl=dt.timedelta(days=days) if days > 0 else None)
+
+
+def ban(
+    *,
+    user: EndUser,
+    merchant: Merchant,
+    until: dt.datetime,
+    reason: str,
+    by: User | None,
+    at: dt.datetime | None = None,
+) -> Ban:
+    """Staff stop an account from booking at their merchant until a moment, with a reason."""
+    at = at or timeutil.now()
+    reason = (reason or "").strip()
+    errors: dict[str, object] = {}
+    if not reason:
+        errors["reason"] = _("Please give a reason.")
+    if until <= at:
+        errors["until"] = _("The end of the ban must be in the future.")
+    if errors:
+        raise DomainError("invalid", fields=errors)
+    with transaction.atomic():
+        # The account's row lock makes two staff banning the same person at once take turns.
+        list(EndUser.objects.select_for_update().filter(pk=user.pk).values_list("pk"))
+        # Any unlifted ban still running (or starting a moment later, by a colleague's clock) counts.
+        current = Ban.objects.filter(user=user, merchant=merchant, lifted_at=None, ends_at__gt=at).first()
+        if current is not None:
+            raise DomainError(
+                "duplicate",
+                _("Already banned until %(date)s.") % {"date": timeutil.local_date(current.ends_at).isoformat()},
+            )
+        return Ban.objects.create(
+            user=user, merchant=merchant, starts_at=at, ends_at=until, reason=reason[:200], created_by=by
+        )
+
+
+def lift_ban(*, ban: Ban, reason: str, at: dt.datetime | None = None) -> Ban:
+    """End a ban early; the row stays (with when and why) so the history is kept."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("invalid", fields={"reason": _("Please give a reason.")})
+    at = at or timeutil.now()
+    if not Ban.objects.filter(pk=ban.pk, lifted_at=None).update(lifted_at=at, lift_reason=reason[:200]):
+        raise DomainError("not_allowed", _("This ban was already lifted."))
+    ban.refresh_from_db()
+    return ban

@@ -26,6 +26,7 @@ ERRORS: dict[str, tuple[int, Promise]] = {
     "rate_limited": (429, _("Too many requests, please try again shortly.")),
     "payment_required": (402, _("Payment is required.")),
     "not_allowed": (409, _("This is not possible in the booking's current state.")),
+    "unavailable": (503, _("A service we depend on did not answer; please try again shortly.")),
 }
 
 
