@@ -52,6 +52,9 @@ class Booking(models.Model):
     party_size = models.PositiveIntegerField(_("party size"), default=1)
     seats = models.PositiveIntegerField(_("seats taken"), default=1)
     amount_fen = models.PositiveIntegerField(_("amount (fen)"), default=0)
+    # What was paid online (0 while unpaid, for free bookings and for payment at the venue);
+    # refunds are worked out from this, never from the price.
+    paid_fen = models.PositiveIntegerField(_("paid online (fen)"), default=0)
     answers = models.JSONField(_("answers"), default=dict, blank=True)
     reschedule_count = models.PositiveIntegerField(_("reschedules"), default=0)
     booked_by = models.ForeignKey(
@@ -77,6 +80,8 @@ class Booking(models.Model):
             models.Index(fields=["merchant", "status", "created_at"]),
             models.Index(fields=["slot", "status"]),
             models.Index(fields=["user", "created_at"]),
+            # The console lists a merchant's bookings newest first and pages through them.
+            models.Index(fields=["merchant", "-id"], name="booking_merchant_newest"),
         ]
 
     # Set by the engine when an Idempotency-Key replay returned this existing booking.
