@@ -206,6 +206,7 @@ class _Demo:
         self._customers()
         builders = [self._activity, self._vehicle, self._course, self._exhibition, self._scenic, self._clinic]
         plan_factories = [build() for build in builders]
+        self._pay_at_venue()
         generate_slots(days=HISTORY_DAYS + FUTURE_DAYS, start=self.first_day)
         for make_plans in plan_factories:
             for plan in make_plans():
@@ -213,6 +214,13 @@ class _Demo:
         self._history()
         self._upcoming()
         self._backdate()
+
+    def _pay_at_venue(self) -> None:
+        """Demo prices are paid at the venue (到店支付) until online payment exists, so that every
+        demo booking is confirmed at once and shows its voucher."""
+        for offering in Offering.objects.filter(merchant__slug__in=SLUGS.values()):
+            offering.policy_overrides = {**offering.policy_overrides, "payment": "on_site"}
+            offering.save(update_fields=["policy_overrides"])
 
     # --- staff --------------------------------------------------------------------------------
 

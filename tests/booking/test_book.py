@@ -36,6 +36,15 @@ def test_paid_booking_waits_for_payment_with_a_hold():
     assert booking.status == Status.PENDING_PAYMENT
     assert booking.amount_fen == 8800
     assert booking.hold_expires_at is not None
+    assert booking.paid_fen == 0
+    assert services.confirm(booking=booking).paid_fen == 8800
+
+
+def test_booking_paid_at_the_venue_is_confirmed_at_once_and_unpaid():
+    offering = make_offering(price_fen=8800, policy_overrides={"payment": "on_site"})
+    booking = services.book(user=make_user(), slot_id=make_slot(offering=offering).pk)
+    assert (booking.status, booking.amount_fen, booking.paid_fen) == (Status.CONFIRMED, 8800, 0)
+    assert booking.hold_expires_at is None
 
 
 def test_full_slot_is_refused_and_changes_nothing():

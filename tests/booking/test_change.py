@@ -84,6 +84,21 @@ def test_paid_cancel_preview_refunds_in_full_before_the_deadline():
     assert (early.refund_fen, late.refund_fen) == (9900, 4950)
 
 
+def test_nothing_is_refunded_online_for_a_booking_paid_at_the_venue():
+    offering = make_offering(kind="course", price_fen=9900, policy_overrides={"payment": "on_site"})
+    booking = services.book(user=make_user(), slot_id=make_slot(offering=offering).pk)
+    preview = services.cancel_preview(booking=booking, now=booking.slot.start - dt.timedelta(hours=12))
+    assert (preview.allowed, preview.refund_fen) == (True, 0)
+
+
+def test_approving_a_booking_paid_at_the_venue_confirms_it(django_user_model):
+    offering = make_offering(price_fen=5000, policy_overrides={"requires_approval": True, "payment": "on_site"})
+    booking = services.book(user=make_user(), slot_id=make_slot(offering=offering).pk)
+    assert booking.status == Status.PENDING_APPROVAL
+    staff = django_user_model.objects.create_user("dispatcher")
+    assert services.approve(booking=booking, staff=staff).status == Status.CONFIRMED
+
+
 def test_reschedule_moves_seat_and_keeps_the_code(tomorrow_10):
     offering = make_offering(kind="scenic")
     old = make_slot(offering=offering, start=tomorrow_10, capacity=2)

@@ -173,10 +173,7 @@ def _place_booking(
     seats = party.size if policy.seats == "party" else 1
     price = slot.effective_price_fen
     amount = price * party.size if policy.seats == "party" else price
-    if policy.requires_approval:
-        status = Status.PENDING_APPROVAL
-    else:
-        status = Status.PENDING_PAYMENT if amount > 0 else Status.CONFIRMED
+    status = Status.PENDING_APPROVAL if policy.requires_approval else _after_acceptance(amount, policy)
     claim_keys = _claim_keys(slot=slot, policy=policy, identities=party.identities, answers=clean_answers)
 
     def place() -> Booking:
@@ -603,7 +600,7 @@ def cancel_preview(*, booking: Booking, now: dt.datetime | None = None) -> Cance
         return CancelPreview(False, 0, 0, str(_("This booking can no longer be cancelled.")))
     if now >= booking.slot.start:
         return CancelPreview(False, 0, 0, str(_("The booking has already started.")))
-    paid = booking.amount_fen if booking.status == Status.CONFIRMED else 0
+    paid = booking.paid_fen  # paid at the venue: nothing to refund online
     deadline = booking.slot.start - dt.timedelta(hours=policy.cancel_deadline_hours)
     if now < deadline:
         return CancelPreview(True, paid, 0, str(_("Free cancellation.")))
@@ -652,9 +649,14 @@ def cancel(*, booking: Booking, by: By, reason: str = "", now: dt.datetime | Non
     return _with_retries(work)
 
 
+def _after_acceptance(amount_fen: int, policy: Policy) -> Status:
+    """An accepted booking waits for an online payment, unless it is free or paid at the venue."""
+    return Status.PENDING_PAYMENT if amount_fen > 0 and policy.payment == "online" else Status.CONFIRMED
+
+
 def approve(*, booking: Booking, staff: User, now: dt.datetime | None = None) -> Booking:
     """Staff accept a booking that needed approval; it then awaits payment or is confirmed."""
-    to = Status.PENDING_PAYMENT if booking.amount_fen > 0 else Status.CONFIRMED
+    to = _after_acceptance(booking.amount_fen, booking.offering.policy)
     now = now or timeutil.now()
     changes: dict[str, Any] = {}
     if to == Status.PENDING_PAYMENT:
@@ -685,7 +687,7 @@ def release_expired_holds(*, now: dt.datetime | None = None, limit: int = 1000) 
 
 
 def confirm(*, booking: Booking, by: By = None, now: dt.datetime | None = None, reason: str = "") -> Booking:
-    """A pending payment arrived (the payments module calls this)."""
+    """A pending payment arrived (the payments module calls this): the amount is now paid."""
     return _transition(
         booking,
         Status.CONFIRMED,
@@ -693,7 +695,7 @@ def confirm(*, booking: Booking, by: By = None, now: dt.datetime | None = None, 
         by=by,
         now=now or timeutil.now(),
         reason=reason,
-        changes={"hold_expires_at": None},
+        changes={"hold_expires_at": None, "paid_fen": booking.amount_fen},
     )
 
 
@@ -1037,3 +1039,92 @@ def _with_retries(work: Callable[[], T], attempts: int = 5) -> T:
             log.info("retrying after transient database error: %s", exc)
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
     raise AssertionError("unreachable")
+
+
+# --------------------------------------------------------------------------------------------
+# Closures: the merchant closes a slot (a typhoon, a sick coach)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlotClosure:
+    """What closing one slot did: bookings cancelled, and active ones that could not be (already checked in)."""
+
+    slot_id: int
+    cancelled: list[Booking]
+    untouched: list[Booking]
+    refunds: dict[int, int]  # booking id -> fen owed back (all that was paid)
+
+    @property
+    def refund_fen(self) -> int:
+        return sum(self.refunds.values())
+
+    @property
+    def seats_freed(self) -> int:
+        return sum(b.seats for b in self.cancelled)
+
+
+def cancel_for_closure(*, slot_id: int, by: User | None, reason: str, now: dt.datetime | None = None) -> SlotClosure:
+    """Close a slot and cancel every booking on it with the merchant's reason, in one transaction.
+
+    The slot is closed first (no new booking can take a seat), the waiting list is emptied, and
+    each cancellable booking is cancelled through ``_transition`` as the merchant's doing: seats
+    and claims go back, and the event records the full refund owed (the customer did nothing
+    wrong, so no late-cancel cost applies). Bookings already checked in are left as they are and
+    reported. Locks follow the engine's order: the bookings, then the slot.
+    """
+    now = now or timeutil.now()
+    reason = (reason or "").strip()[:200]
+
+    def cancellable() -> list[int]:
+        return list(
+            Booking.objects.select_for_update()
+            .filter(slot_id=slot_id, status__in=CANCELLABLE)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+    def work() -> SlotClosure:
+        with transaction.atomic():
+            cancellable()
+            if not Slot.objects.select_for_update().filter(pk=slot_id).exists():
+                raise DomainError("not_found", _("This time slot does not exist."))
+            Slot.objects.filter(pk=slot_id).update(status=SlotStatus.CLOSED)
+            WaitlistEntry.objects.filter(slot_id=slot_id, status=WaitlistStatus.WAITING).update(
+                status=WaitlistStatus.CANCELLED, active_key=None, note=reason
+            )
+            cancelled: list[Booking] = []
+            refunds: dict[int, int] = {}
+            # Read again under the slot lock: a booking that took a seat just before the slot closed is included.
+            for booking in Booking.objects.filter(pk__in=cancellable()).select_related("offering", "slot"):
+                refund = booking.paid_fen  # all that was paid online; nothing for on-site payment
+                try:
+                    _transition(
+                        booking,
+                        Status.CANCELLED,
+                        action="close",
+                        by=by,
+                        now=now,
+                        reason=reason,
+                        changes={"cancelled_at": now, "cancel_reason": reason},
+                    )
+                except DomainError:
+                    continue  # changed by its owner a moment ago
+                event = booking.events.filter(action="close").order_by("-id").first()
+                if event is not None:
+                    BookingEvent.objects.filter(pk=event.pk).update(
+                        data={"closure": True, "refund_fen": refund, "refund_percent": 100}
+                    )
+                refunds[booking.pk] = refund
+                cancelled.append(booking)
+                # Notification hook: when the notification service exists, write its outbox row
+                # ("cancelled by the merchant: <reason>, full refund") here, in this transaction,
+                # so the message goes out exactly when the cancellation commits.
+            untouched = list(
+                Booking.objects.filter(slot_id=slot_id, status__in=ACTIVE_STATUSES).exclude(
+                    pk__in=[b.pk for b in cancelled]
+                )
+            )
+            return SlotClosure(slot_id=slot_id, cancelled=cancelled, untouched=untouched, refunds=refunds)
+
+    return _with_retries(work)

@@ -30,6 +30,11 @@ class Policy(BaseModel):
     closes_minutes_before_start: int = Field(0, ge=0)
     requires_approval: bool = False
     hold_minutes: int = Field(15, ge=1, description="how long an unpaid booking keeps its seats")
+    payment: Literal["online", "on_site"] = Field(
+        "online",
+        description="online: paid in the app while the seats are held; on_site: paid at the venue "
+        "(到店支付), the booking is confirmed at once and nothing is refunded online",
+    )
 
     # --- who and how many
     party: Literal["people", "count"] = Field(
