@@ -35,6 +35,14 @@ def makemessages() -> None:
     manage("makemessages", "-l", "zh_Hans", "--no-obsolete", "--no-location", "--ignore", "migrations/*")
 
 
+def keep_plural_forms(po: Path) -> None:
+    """msgcat keeps the header of the first part; without Plural-Forms gettext falls back to the
+    English rule and plural strings (ngettext, blocktranslate count) stay in English."""
+    head, sep, rest = po.read_text().partition("\n\n")
+    if "Plural-Forms:" not in head:
+        po.write_text(head + '\n"Plural-Forms: nplurals=1; plural=0;\\n"' + sep + rest)
+
+
 def main() -> int:
     makemessages()
     parts = sorted((LC / "parts").glob("*.po"))
@@ -44,8 +52,10 @@ def main() -> int:
             ["msgcat", "--use-first", "--no-location", "-o", str(merged), *map(str, parts), str(PO)], check=True
         )
         merged.replace(PO)
+        keep_plural_forms(PO)
         makemessages()  # drops what the parts translate but the code no longer says
-    manage("compilemessages", "-l", "zh_Hans")
+    # Only the catalogue: compilemessages would also compile the parts.
+    subprocess.run(["msgfmt", "--check-format", "-o", str(LC / "django.mo"), str(PO)], check=True)
     missing = 0
     for flag, label in (("--untranslated", "untranslated"), ("--only-fuzzy", "fuzzy (a guess, not used)")):
         out = subprocess.run(["msgattrib", flag, "--no-obsolete", str(PO)], capture_output=True, text=True).stdout

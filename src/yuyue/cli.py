@@ -241,13 +241,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         rows = [row for row in rows if row[1] != phone]
 
     url = args.url.rstrip("/")
-    print(f"Demo data is ready. Staff sign in at {url}/admin/ with:")
+    print(f"Demo data is ready. Staff sign in to the merchant console at {url}/console/ with:")
     print()
     print(_table([("username", "password", "role"), *rows]))
     print()
+    print(f"H5 booking app (open it phone-sized): {url}/")
     if phone:
-        print(f"Demo end user phone: {phone}  (an API token for it: yuyue token {phone})")
-    print(f"API docs: {url}/api/v1/docs")
+        print(f"  sign in with the demo phone {phone}; the SMS code is printed in this terminal")
+        print(f"  (an API token for it: yuyue token {phone})")
+    print(f"API docs: {url}/api/v1/docs   Admin: {url}/admin/")
     return 0
 
 
