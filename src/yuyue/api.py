@@ -67,8 +67,10 @@ from yuyue.accounts.api import router as accounts_router  # noqa: E402
 from yuyue.booking.api import router as booking_router  # noqa: E402
 from yuyue.catalog.api import router as catalog_router  # noqa: E402
 from yuyue.console.api import router as merchant_router  # noqa: E402
+from yuyue.notify.api import router as notify_router  # noqa: E402
 
 api.add_router("", accounts_router)
 api.add_router("", catalog_router)
 api.add_router("", booking_router)
 api.add_router("/merchant", merchant_router)
+api.add_router("", notify_router)

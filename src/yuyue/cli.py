@@ -1,4 +1,4 @@
-"""The `yuyue` command: serve, worker, demo, slots, token, manage, keys.
+"""The `yuyue` command: serve, worker, demo, slots, token, manage, keys, ledger.
 
 User mistakes end with a one-line message on stderr and exit status 2, never a traceback.
 """
@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from types import FrameType
@@ -76,14 +77,20 @@ def _periodic_loop(stop: threading.Event, interval: float) -> None:
 
     from yuyue import tasks
 
+    # Every job each `interval`; the outbox in between, so a confirmation does not wait a minute.
+    last_full_run = float("-inf")
     while not stop.is_set():
         try:
-            tasks.run_periodic()
+            if time.monotonic() - last_full_run >= interval:
+                last_full_run = time.monotonic()
+                tasks.run_periodic()
+            else:
+                tasks.run_job("deliver_outbox")
         except Exception:  # run_periodic already guards each job; this is the last line
             log.exception("periodic work failed")
         finally:
             connections.close_all()
-        stop.wait(interval)
+        stop.wait(min(interval, tasks.OUTBOX_PERIOD_SECONDS))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -343,6 +350,61 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- ledger ------------------------------------------------------------------------------------
+
+
+def _ledger_merchant(slug: str | None) -> Any:
+    from yuyue.tenants.models import Merchant
+
+    if slug is None:
+        return None
+    merchant = Merchant.objects.filter(slug=slug).first()
+    if merchant is None:
+        raise UsageError(f"no merchant with the slug {slug!r}")
+    return merchant
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    from yuyue.ledger.services import verify
+
+    report = verify(merchant=_ledger_merchant(args.merchant))
+    for problem in report.problems:
+        print(f"BAD {problem}", file=sys.stderr)
+    summary = f"{report.merchants} merchants, {report.entries} entries, {report.checkpoints} checkpoints"
+    if not report.ok:
+        print(f"ledger verification failed ({summary})", file=sys.stderr)
+        return 1
+    print(f"ledger OK: {summary}")
+    return 0
+
+
+def cmd_ledger_checkpoint(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from yuyue.ledger.services import make_checkpoints
+
+    try:
+        day = dt.date.fromisoformat(args.date) if args.date else None
+    except ValueError:
+        raise UsageError(f"--date must look like 2026-01-31, not {args.date!r}") from None
+    try:
+        made = make_checkpoints(day=day, merchant=_ledger_merchant(args.merchant))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for cp in made:
+        print(f"{cp.date} merchant {cp.merchant_id}: {cp.entries} entries, Merkle root {cp.merkle_root}")
+    print(f"{len(made)} checkpoints made")
+    return 0
+
+
+def cmd_ledger_rebuild(args: argparse.Namespace) -> int:
+    from yuyue.ledger.services import rebuild
+
+    added = rebuild(merchant=_ledger_merchant(args.merchant))
+    print(f"{added} booking events sealed")
+    return 0
+
+
 # --- manage ------------------------------------------------------------------------------------
 
 
@@ -410,6 +472,19 @@ def build_parser() -> argparse.ArgumentParser:
     keys = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     k = keys.add_parser("new", help="print a new key for YUYUE_DATA_KEYS / YUYUE_INDEX_KEY")
     k.set_defaults(func=cmd_keys_new, django=False)
+
+    p = sub.add_parser("ledger", help="the tamper-evident ledger of booking events")
+    ledger = p.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
+    v = ledger.add_parser("verify", help="check every chain and checkpoint; exit 1 naming the first bad entry")
+    v.add_argument("--merchant", metavar="SLUG", help="only this merchant")
+    v.set_defaults(func=cmd_ledger_verify, django=True)
+    c = ledger.add_parser("checkpoint", help="make the daily checkpoints (Merkle roots) of a day")
+    c.add_argument("--date", help="the day, YYYY-MM-DD (default: yesterday)")
+    c.add_argument("--merchant", metavar="SLUG", help="only this merchant")
+    c.set_defaults(func=cmd_ledger_checkpoint, django=True)
+    r = ledger.add_parser("rebuild", help="seal booking events that are not in the ledger yet")
+    r.add_argument("--merchant", metavar="SLUG", help="only this merchant")
+    r.set_defaults(func=cmd_ledger_rebuild, django=True)
     return parser
 
 

@@ -58,6 +58,9 @@ INSTALLED_APPS = [
     "yuyue.booking",
     "yuyue.h5",
     "yuyue.console",
+    "yuyue.notify",
+    "yuyue.ledger",
+    "yuyue.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -236,3 +239,68 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("YUYUE_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Notifications -----------------------------------------------------------------------------
+# Outbox delivery: tries per row before it is dead, first retry delay (doubling, with jitter, capped),
+# and the lease after which a row a dead worker left in "sending" is due again.
+NOTIFY_OUTBOX_MAX_ATTEMPTS = int(os.environ.get("YUYUE_NOTIFY_MAX_ATTEMPTS", "8"))
+NOTIFY_OUTBOX_BACKOFF_SECONDS = float(os.environ.get("YUYUE_NOTIFY_BACKOFF_SECONDS", "30"))
+NOTIFY_OUTBOX_BACKOFF_MAX_SECONDS = float(os.environ.get("YUYUE_NOTIFY_BACKOFF_MAX_SECONDS", str(6 * 3600)))
+NOTIFY_OUTBOX_LEASE_SECONDS = float(os.environ.get("YUYUE_NOTIFY_LEASE_SECONDS", "300"))
+# Quiet hours (local time, "HH:MM-HH:MM"; empty: none): non-urgent SMS, WeChat and email wait until they end.
+NOTIFY_QUIET_HOURS = os.environ.get("YUYUE_NOTIFY_QUIET_HOURS", "23:00-08:00")
+# Messages about changes older than this many hours (a backlog, imported history) go to the inbox only.
+NOTIFY_STALE_HOURS = float(os.environ.get("YUYUE_NOTIFY_STALE_HOURS", "24"))
+# Reminder lead times in hours for offerings without their own (comma separated).
+NOTIFY_REMINDER_HOURS = [
+    float(h) for h in os.environ.get("YUYUE_NOTIFY_REMINDER_HOURS", "24,2").split(",") if h.strip()
+]
+# Email: Django's SMTP backend (console backend while no host is set).
+EMAIL_HOST = os.environ.get("YUYUE_EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("YUYUE_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("YUYUE_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("YUYUE_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("YUYUE_EMAIL_TLS")
+EMAIL_TIMEOUT = INTEGRATION_TIMEOUT
+DEFAULT_FROM_EMAIL = os.environ.get("YUYUE_EMAIL_FROM", "yuyue <noreply@localhost>")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+# WeChat subscribe messages: the mini-program state sent with each (formal, trial or developer).
+WECHAT_SUBSCRIBE_STATE = os.environ.get("YUYUE_WECHAT_SUBSCRIBE_STATE", "formal")
+# The mini-program's subscribe-message template per event, "confirmed=TEMPLATE_ID,reminder=…"
+# (a merchant's own template id, set in the console, wins). Events without one are not sent to WeChat.
+WECHAT_SUBSCRIBE_TEMPLATES = dict(
+    pair.strip().split("=", 1)
+    for pair in os.environ.get("YUYUE_WECHAT_SUBSCRIBE_TEMPLATES", "").split(",")
+    if "=" in pair
+)
+
+
+def _check_notify_settings() -> None:
+    import re
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    if NOTIFY_QUIET_HOURS.strip() and not re.fullmatch(r"\s*\d\d:\d\d\s*-\s*\d\d:\d\d\s*", NOTIFY_QUIET_HOURS):
+        raise ImproperlyConfigured(f"YUYUE_NOTIFY_QUIET_HOURS must look like 23:00-08:00, not {NOTIFY_QUIET_HOURS!r}")
+    if WECHAT_SUBSCRIBE_STATE not in {"formal", "trial", "developer"}:
+        raise ImproperlyConfigured("YUYUE_WECHAT_SUBSCRIBE_STATE must be formal, trial or developer")
+    if NOTIFY_OUTBOX_MAX_ATTEMPTS < 1 or NOTIFY_OUTBOX_LEASE_SECONDS <= 0:
+        raise ImproperlyConfigured("YUYUE_NOTIFY_MAX_ATTEMPTS must be 1 or more, YUYUE_NOTIFY_LEASE_SECONDS positive")
+
+
+_check_notify_settings()
+
+# --- Ledger, vouchers and webhooks -------------------------------------------------------------
+# Voucher signing keys, newest first, comma separated: new vouchers are signed with the first,
+# every listed key still verifies (rotate by putting a new key in front; drop old ones later).
+# Without them vouchers are signed with a key derived from SECRET_KEY.
+VOUCHER_KEYS = [k.strip() for k in os.environ.get("YUYUE_VOUCHER_KEYS", "").split(",") if k.strip()]
+# Dynamic QR codes (offerings with dynamic_voucher): seconds per code, and steps of clock skew allowed.
+VOUCHER_TOTP_STEP = int(os.environ.get("YUYUE_VOUCHER_TOTP_STEP", "30"))
+VOUCHER_TOTP_SKEW = int(os.environ.get("YUYUE_VOUCHER_TOTP_SKEW", "1"))
+# Webhooks: seconds to wait for a merchant's endpoint, and consecutive failed deliveries after which
+# the endpoint is disabled (the merchant sees a notice on its page).
+WEBHOOK_TIMEOUT = float(os.environ.get("YUYUE_WEBHOOK_TIMEOUT", "10"))
+WEBHOOK_DISABLE_AFTER = int(os.environ.get("YUYUE_WEBHOOK_DISABLE_AFTER", "20"))

@@ -46,8 +46,23 @@ def complete_finished() -> int:
     return services.complete_finished()
 
 
+def deliver_outbox() -> int:
+    """Notifications and webhooks that are due (see notify/outbox.py); returns how many were delivered."""
+    from yuyue.notify import outbox
+
+    return outbox.deliver_all_due()
+
+
+def ledger_checkpoint() -> int:
+    """Yesterday's ledger checkpoints (Merkle roots), once per merchant and day."""
+    from yuyue.ledger import services
+
+    return services.checkpoint_periodic()
+
+
 JOBS: dict[str, Callable[[], int]] = {
-    job.__name__: job for job in (generate_slots, release_expired_holds, complete_finished)
+    job.__name__: job
+    for job in (generate_slots, release_expired_holds, complete_finished, deliver_outbox, ledger_checkpoint)
 }
 
 
@@ -81,3 +96,16 @@ def _run_once_at_start(sender: object = None, **kwargs: object) -> None:
     """Beat's interval schedule first fires a period after start; catch up straight away."""
     for name in JOBS:
         run_job.delay(name)
+
+
+# The outbox is drained more often than the other jobs: a confirmation should not wait a minute.
+OUTBOX_PERIOD_SECONDS = 5
+app.conf.beat_schedule["deliver_outbox"]["schedule"] = float(OUTBOX_PERIOD_SECONDS)
+
+
+@app.task(name="yuyue.deliver_outbox", ignore_result=True)
+def deliver_outbox_task(limit: int = 100) -> int:
+    """One batch of due outbox rows (beat runs the whole drain through run_job)."""
+    from yuyue.notify import outbox
+
+    return outbox.deliver_due(limit=limit)

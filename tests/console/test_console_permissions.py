@@ -111,6 +111,64 @@ def desk_cases(s: Shop) -> list[Case]:
         Case("reviews", {}, "GET", "reviews.change"),
         Case("review_visibility", {"review_id": s.review.pk}, "POST", "reviews.change", data={"hidden": "1"}),
         Case("audit", {}, "GET", "audit.view"),
+        *ledger_and_webhook_cases(s),
+        *notification_cases(s),
+    ]
+
+
+def notification_cases(s: Shop) -> list[Case]:
+    """The notifications page: templates, reminder times of an offering, re-sending a delivery."""
+    from yuyue.notify import outbox
+
+    item = outbox.enqueue(
+        "notify.event",
+        {"event": "confirmed", "booking_id": s.booking.pk, "user_id": s.customer.pk},
+        merchant_id=s.merchant.pk,
+        key=f"permission-matrix:notify:{s.merchant.pk}",
+    )
+    return [
+        Case("notifications", {}, "GET", "catalog.change"),
+        Case(
+            "notification_template",
+            {},
+            "POST",
+            "catalog.change",
+            data={"event": "confirmed", "title": "t", "body": "b"},
+        ),
+        Case("notification_reminders", {"offering_id": s.course.pk}, "POST", "catalog.change", data={"hours": "5"}),
+        Case("notification_resend", {"item_id": item.pk}, "POST", "catalog.change"),
+    ]
+
+
+def ledger_and_webhook_cases(s: Shop) -> list[Case]:
+    """The owner's ledger and webhook pages, with one endpoint, one delivery and one checkpoint of the shop."""
+    import datetime as dt
+
+    from yuyue.core import timeutil
+    from yuyue.ledger.services import make_checkpoints
+    from yuyue.notify import outbox
+    from yuyue.webhooks.models import WebhookEndpoint
+
+    endpoint, _new = WebhookEndpoint.objects.get_or_create(merchant=s.merchant, url="https://crm.example.com/hook")
+    item = outbox.enqueue(
+        "webhook",
+        {"endpoint": endpoint.pk, "type": "booking.created", "body": {}},
+        merchant_id=s.merchant.pk,
+        key=f"permission-matrix:{endpoint.pk}",
+    )
+    day = timeutil.today() - dt.timedelta(days=1)
+    make_checkpoints(day=day, merchant=s.merchant)
+    ep = {"endpoint_id": endpoint.pk}
+    return [
+        Case("ledger", {}, "GET", "audit.view"),
+        Case("ledger_checkpoint", {"day": day.isoformat()}, "GET", "audit.view"),
+        Case("webhooks", {}, "GET", "audit.view"),
+        Case("webhooks", {}, "POST", "audit.view", data={"url": "https://crm.example.com/new"}),
+        Case("webhook", ep, "GET", "audit.view"),
+        Case("webhook", ep, "POST", "audit.view", data={"url": "https://crm.example.com/changed"}),
+        Case("webhook_active", ep, "POST", "audit.view", data={"active": "0"}),
+        Case("webhook_secret", ep, "POST", "audit.view"),
+        Case("webhook_resend", {**ep, "item_id": item.pk}, "POST", "audit.view"),
     ]
 
 

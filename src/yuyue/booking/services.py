@@ -520,6 +520,7 @@ def _transition(
     reason: str = "",
     changes: dict[str, Any] | None = None,
     refusal: DomainError | None = None,
+    data: dict[str, Any] | None = None,
 ) -> Booking:
     """Move a booking to ``to`` if FLOW allows it from its current state, in one transaction.
 
@@ -545,7 +546,7 @@ def _transition(
             if not moved:
                 raise refusal or DomainError("not_allowed")
             booking.refresh_from_db()
-            _record(booking, action, current, to, by=by, reason=reason, now=now)
+            _record(booking, action, current, to, by=by, reason=reason, now=now, data=data)
             if current in ACTIVE_STATUSES and to in RELEASING:
                 _release(booking, now)
         return booking
@@ -570,7 +571,7 @@ def _record(
         actor, actor_user, actor_staff = Actor.STAFF, None, by
     else:
         actor, actor_user, actor_staff = Actor.SYSTEM, None, None
-    return BookingEvent.objects.create(
+    event = BookingEvent.objects.create(
         booking=booking,
         action=action,
         from_status=from_status,
@@ -582,6 +583,13 @@ def _record(
         data=data or {},
         created_at=now,
     )
+    from yuyue.ledger.services import on_booking_event  # the ledger imports booking models
+
+    on_booking_event(event)  # sealed in the ledger (and webhooks queued) in this same transaction
+    from yuyue.notify.events import booking_event as notify_booking_event
+
+    notify_booking_event(event)  # notifications and reminders: outbox rows in this same transaction
+    return event
 
 
 @dataclass(frozen=True)
@@ -865,26 +873,100 @@ def promote_waitlist(*, slot_id: int, now: dt.datetime | None = None) -> list[Bo
 # --------------------------------------------------------------------------------------------
 
 
-def voucher_for(booking: Booking) -> str:
-    """The text in the QR code: the booking code and a signature only the server can make."""
-    return f"{booking.code}.{_voucher_signature(booking.code)}"
+def voucher_for(booking: Booking, *, now: dt.datetime | None = None) -> str:
+    """The text in the QR code: the booking code and a signature only the server can make.
+
+    For offerings with ``dynamic_voucher`` a third part is a time-based code that changes every
+    VOUCHER_TOTP_STEP seconds, so a screenshot stops working within a minute.
+    """
+    signed = f"{booking.code}.{_voucher_signature(booking.code)}"
+    if booking.offering.policy.dynamic_voucher:
+        return f"{signed}.{_voucher_totp(_voucher_keys()[0], booking.code, _totp_step(now or timeutil.now()))}"
+    return signed
 
 
-def _voucher_signature(code: str) -> str:
-    return hmac.new(settings.SECRET_KEY.encode(), f"voucher|{code}".encode(), hashlib.sha256).hexdigest()[:12]
+def _voucher_keys() -> list[str]:
+    """Signing keys, newest first: VOUCHER_KEYS, else SECRET_KEY (what vouchers were always signed with)."""
+    return list(getattr(settings, "VOUCHER_KEYS", None) or [settings.SECRET_KEY])
+
+
+def _voucher_signature(code: str, key: str | None = None) -> str:
+    key = key if key is not None else _voucher_keys()[0]
+    return hmac.new(key.encode(), f"voucher|{code}".encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def _totp_step(moment: dt.datetime) -> int:
+    return int(moment.timestamp()) // int(getattr(settings, "VOUCHER_TOTP_STEP", 30))
+
+
+def _voucher_totp(key: str, code: str, step: int) -> str:
+    """RFC 6238-style code of one time step, from the booking's secret (derived, never stored)."""
+    secret = hmac.new(key.encode(), f"voucher-totp|{code}".encode(), hashlib.sha256).digest()
+    digest = hmac.new(secret, step.to_bytes(8, "big"), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return f"{(int.from_bytes(digest[offset : offset + 4], 'big') & 0x7FFFFFFF) % 10**8:08d}"
+
+
+@dataclass(frozen=True)
+class VoucherCheck:
+    """What a gate can tell from the scanned text alone, without the database."""
+
+    genuine: bool  # signed by one of our keys
+    code: str = ""
+    dynamic: bool = False  # carries a time-based part
+    current: bool = False  # ... and it is within the allowed clock skew now
+
+
+def check_voucher(voucher: str, *, now: dt.datetime | None = None) -> VoucherCheck:
+    """Valid or forged, with no database query: for gates that must answer offline and fast."""
+    code, _sep, rest = (voucher or "").strip().partition(".")
+    signature, _sep, totp = rest.partition(".")
+    if not code or not signature:
+        return VoucherCheck(genuine=False)
+    for key in _voucher_keys():
+        if hmac.compare_digest(signature, _voucher_signature(code, key)):
+            break
+    else:
+        return VoucherCheck(genuine=False, code=code)
+    if not totp:
+        return VoucherCheck(genuine=True, code=code)
+    step = _totp_step(now or timeutil.now())
+    skew = int(getattr(settings, "VOUCHER_TOTP_SKEW", 1))
+    current = any(
+        hmac.compare_digest(totp, _voucher_totp(key, code, step + delta))
+        for key in _voucher_keys()
+        for delta in range(-skew, skew + 1)
+    )
+    return VoucherCheck(genuine=True, code=code, dynamic=True, current=current)
 
 
 def booking_for_voucher(voucher: str, *, merchant: Merchant | None = None) -> Booking:
-    code, _sep, signature = (voucher or "").strip().partition(".")
-    if not signature or not hmac.compare_digest(signature, _voucher_signature(code)):
+    checked = check_voucher(voucher)
+    if not checked.genuine:
         raise DomainError("not_found", _("This voucher is not valid."))
-    found = Booking.objects.select_related("slot", "offering").filter(code=code)
+    found = Booking.objects.select_related("slot", "offering").filter(code=checked.code)
     if merchant is not None:
         found = found.filter(merchant=merchant)
     booking = found.first()
     if booking is None:
         raise DomainError("not_found", _("This voucher is not valid."))
     return booking
+
+
+def _check_dynamic(booking: Booking, voucher: str, now: dt.datetime) -> None:
+    """Offerings with a dynamic QR admit only a code of the current time step (± the allowed skew)."""
+    if not booking.offering.policy.dynamic_voucher:
+        return
+    checked = check_voucher(voucher, now=now)
+    if not checked.dynamic:
+        raise DomainError(
+            "not_allowed", _("This booking needs the live QR code from the app; a saved picture is not accepted.")
+        )
+    if not checked.current:
+        raise DomainError(
+            "not_allowed",
+            _("This QR code is out of date (a screenshot?). Open the booking in the app and show the live code."),
+        )
 
 
 def check_in(
@@ -895,6 +977,7 @@ def check_in(
     booking = booking_for_voucher(voucher, merchant=merchant)
     if booking.status in {Status.CHECKED_IN, Status.COMPLETED} and booking.checked_in_at:
         raise _already_checked_in(booking)
+    _check_dynamic(booking, voucher, now)
     opens = booking.slot.start - dt.timedelta(minutes=booking.offering.policy.checkin_opens_minutes_before)
     if now < opens:
         when = opens.astimezone(timeutil.local_zone())
@@ -1107,14 +1190,11 @@ def cancel_for_closure(*, slot_id: int, by: User | None, reason: str, now: dt.da
                         now=now,
                         reason=reason,
                         changes={"cancelled_at": now, "cancel_reason": reason},
+                        # Recorded with the event (not updated afterwards): the ledger seals it as written.
+                        data={"closure": True, "refund_fen": refund, "refund_percent": 100},
                     )
                 except DomainError:
                     continue  # changed by its owner a moment ago
-                event = booking.events.filter(action="close").order_by("-id").first()
-                if event is not None:
-                    BookingEvent.objects.filter(pk=event.pk).update(
-                        data={"closure": True, "refund_fen": refund, "refund_percent": 100}
-                    )
                 refunds[booking.pk] = refund
                 cancelled.append(booking)
                 # Notification hook: when the notification service exists, write its outbox row

@@ -70,6 +70,9 @@ class Policy(BaseModel):
 
     # --- the day itself
     checkin_opens_minutes_before: int = Field(120, ge=0)
+    dynamic_voucher: bool = Field(
+        False, description="the voucher QR changes every 30 s and the gate admits only a current one (no screenshots)"
+    )
     holiday_mode: Literal["normal", "closed", "factor"] = "normal"
     holiday_capacity_factor: float = Field(1.0, gt=0, le=1)
     no_show_ban: NoShowBan | None = None

@@ -29,6 +29,7 @@ EDITABLE_POLICY = (
     "closes_minutes_before_start",
     "requires_approval",
     "payment",
+    "dynamic_voucher",
     "max_party_size",
     "per_person_per_day",
     "limit_scope",

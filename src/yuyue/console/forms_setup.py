@@ -358,6 +358,11 @@ class OfferingForm(forms.Form):
         choices=[("online", _("paid online when booking")), ("on_site", _("paid at the venue"))],
         help_text=_("Free offerings ignore this."),
     )
+    dynamic_voucher = forms.BooleanField(
+        label=_("Dynamic entry QR code"),
+        required=False,
+        help_text=_("The QR code changes every 30 seconds, so screenshots cannot be resold."),
+    )
     max_party_size = forms.IntegerField(label=_("Group size: at most this many people per booking"))
     per_person_per_day = forms.IntegerField(
         label=_("Per ID: at most this many bookings a day"), required=False, help_text=_("Empty: no limit.")
@@ -395,6 +400,7 @@ class OfferingForm(forms.Form):
         "closes_minutes_before_start",
         "requires_approval",
         "payment",
+        "dynamic_voucher",
         "max_party_size",
         "per_person_per_day",
         "limit_scope",

@@ -184,7 +184,9 @@ def check_in(*, desk: Desk, ip: str | None, text: str, now: dt.datetime | None =
     with the first check-in time."""
     booking = booking_for_code(desk, text)
     with transaction.atomic():
-        done = engine.check_in(voucher=engine.voucher_for(booking), staff=desk.user, merchant=desk.merchant, now=now)
+        # A scanned voucher is checked as scanned (dynamic QR codes must be current); a typed code is staff's call.
+        voucher = text.strip() if "." in (text or "") else engine.voucher_for(booking, now=now)
+        done = engine.check_in(voucher=voucher, staff=desk.user, merchant=desk.merchant, now=now)
         record(merchant=desk.merchant, staff_user=desk.user, action="booking.check_in", obj=done, ip=ip)
     return done
 

@@ -1,6 +1,6 @@
 """Console URLs for the day's work: sign-in, bookings, export, check-in, customers, reviews, audit log."""
 
-from django.urls import path
+from django.urls import include, path
 
 from yuyue.console import views_auth, views_desk
 
@@ -30,4 +30,7 @@ urlpatterns = [
     path("reviews/", views_desk.reviews, name="reviews"),
     path("reviews/<int:review_id>/visibility/", views_desk.review_visibility, name="review_visibility"),
     path("audit/", views_desk.audit_log, name="audit"),
+    path("", include("yuyue.console.views_webhooks")),
+    path("", include("yuyue.console.views_ledger")),
+    path("", include("yuyue.console.views_notify")),
 ]

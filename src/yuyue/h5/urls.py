@@ -28,4 +28,6 @@ urlpatterns = [
     path("signout/", views.signout, name="signout"),
     path("elder/", views.elder_mode, name="elder"),
     path("i18n/setlang/", set_language, name="set_language"),
+    path("me/inbox/", views.inbox_page, name="inbox"),
+    path("me/notifications/", views.notification_settings, name="notification_settings"),
 ]

@@ -602,3 +602,40 @@ def elder_mode(request: HttpRequest) -> HttpResponse:
     else:
         response.delete_cookie(ELDER_COOKIE, samesite="Lax")
     return response
+
+
+# --------------------------------------------------------------------------------------------
+# Notifications: the inbox and the channels a person wants (notify/services.py)
+# --------------------------------------------------------------------------------------------
+
+
+@user_required
+@require_GET
+def inbox_page(request: HttpRequest, user: EndUser) -> HttpResponse:
+    from yuyue.notify import services as notify
+
+    items = list(notify.inbox(user)[:100])
+    notify.mark_all_read(user)  # shown once as new (the list was read before marking)
+    return _page(request, "h5/notify/inbox.html", {"items": items})
+
+
+@user_required
+@require_http_methods(["GET", "POST"])
+def notification_settings(request: HttpRequest, user: EndUser) -> HttpResponse:
+    from yuyue.notify import services as notify
+
+    prefs = notify.preferences_of(user)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = {name: request.POST.get(name) == "on" for name in ("inbox", "sms", "email", "wechat")}
+        try:
+            notify.save_preferences(user=user, email_address=request.POST.get("email_address", ""), **form)
+        except DomainError as exc:
+            errors = {key: str(message) for key, message in exc.fields.items()}
+            for name, value in form.items():
+                setattr(prefs, name, value)
+            prefs.email_address = request.POST.get("email_address", "")
+        else:
+            messages.success(request, _("Saved."))
+            return HttpResponseRedirect(reverse("h5:notification_settings"))
+    return _page(request, "h5/notify/settings.html", {"prefs": prefs, "errors": errors}, status=422 if errors else 200)

@@ -1,0 +1,154 @@
+"""Booking changes → outbox rows, written in the transaction of the change.
+
+The engine calls ``booking_event(event)`` from ``_record`` (every change of a booking passes
+there); bans are seen through ``post_save`` of ``Ban``, which also runs inside the creating
+transaction. Each row carries what the message needs to say about the change itself (refund,
+reason); names and times are read when it is delivered.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from yuyue.accounts.models import Ban
+from yuyue.booking.models import Actor, Booking, BookingEvent, Status
+from yuyue.notify import outbox
+from yuyue.notify.models import OfferingReminders
+
+EVENT_KIND = "notify.event"
+
+
+def _enqueue_event(
+    booking: Booking, event: str, key: str, *, at: dt.datetime, due_at: dt.datetime | None = None, **data: Any
+) -> None:
+    # "at": when the change happened (the engine's clock), so a message delivered much later is recognised.
+    payload = {"event": event, "booking_id": booking.pk, "user_id": booking.user_id, "at": at.isoformat(), **data}
+    outbox.enqueue(EVENT_KIND, payload, merchant_id=booking.merchant_id, due_at=due_at, key=key)
+
+
+def booking_event(event: BookingEvent) -> None:
+    """Turn one recorded change into its notification rows (called inside the change's transaction)."""
+    booking = event.booking
+    action, to = event.action, event.to_status
+    key = f"ev:{event.pk}"
+    at = event.created_at
+    if action in {"book", "approve", "confirm"} and to == Status.CONFIRMED:
+        _enqueue_event(booking, "confirmed", key, at=at)
+        schedule_reminders(booking, now=event.created_at)
+    elif action == "promote":
+        # The promoted booking was just "booked" in this transaction: say "promoted" instead.
+        outbox.OutboxItem.objects.filter(
+            key__startswith="ev:",
+            kind=EVENT_KIND,
+            status=outbox.OutboxStatus.PENDING,
+            payload__booking_id=booking.pk,
+            payload__event="confirmed",
+        ).delete()
+        _enqueue_event(booking, "waitlist_promoted", key, at=at)
+    elif action == "cancel":
+        drop_reminders(booking, reason="cancelled")
+        by_merchant = event.actor == Actor.STAFF
+        refund = _cancel_refund(booking, event)
+        _enqueue_event(
+            booking,
+            "cancelled_by_merchant" if by_merchant else "cancelled",
+            key,
+            at=at,
+            reason=event.reason,
+            refund_fen=refund,
+        )
+    elif action == "close":
+        drop_reminders(booking, reason="slot closed")
+        _enqueue_event(booking, "slot_closed", key, at=at, reason=event.reason, refund_fen=booking.paid_fen)
+    elif action in {"reject", "expire", "no_show"}:
+        drop_reminders(booking, reason=action)
+    elif action == "reschedule":
+        move_reminders(booking, now=event.created_at)
+        _enqueue_event(booking, "rescheduled", key, at=at, from_slot=(event.data or {}).get("from_slot"))
+    elif action == "complete":
+        _enqueue_event(booking, "review_request", key, at=at)
+
+
+def _cancel_refund(booking: Booking, event: BookingEvent) -> int:
+    """What the cancellation refunds: the engine's own preview, as of just before the change."""
+    from yuyue.booking import services
+
+    before = copy.copy(booking)
+    before.status = event.from_status
+    return services.cancel_preview(booking=before, now=event.created_at - dt.timedelta(microseconds=1)).refund_fen
+
+
+# --- reminders ---------------------------------------------------------------------------------
+
+
+def reminder_hours(offering_id: int) -> list[float]:
+    own = OfferingReminders.objects.filter(offering_id=offering_id).values_list("hours", flat=True).first()
+    hours = own if own is not None else settings.NOTIFY_REMINDER_HOURS
+    return sorted({float(h) for h in hours if float(h) > 0}, reverse=True)
+
+
+def _hours_label(hours: float) -> str:
+    return f"{hours:g}"
+
+
+def schedule_reminders(booking: Booking, *, now: dt.datetime) -> int:
+    """One row per lead time, due that long before the start; keyed so a booking never gets one twice."""
+    start = booking.slot.start
+    made = 0
+    for hours in reminder_hours(booking.offering_id):
+        due = start - dt.timedelta(hours=hours)
+        if due <= now:
+            continue  # booked later than this reminder: the confirmation says it all
+        _enqueue_event(
+            booking,
+            "reminder",
+            f"reminder:{booking.pk}:{booking.slot_id}:{_hours_label(hours)}",
+            at=due,
+            due_at=due,
+            slot_id=booking.slot_id,
+            hours=hours,
+        )
+        made += 1
+    return made
+
+
+def _pending_reminders(booking: Booking) -> Any:
+    return outbox.OutboxItem.objects.filter(
+        kind=EVENT_KIND,
+        key__startswith=f"reminder:{booking.pk}:",
+        status__in=(outbox.OutboxStatus.PENDING, outbox.OutboxStatus.FAILED),
+    )
+
+
+def drop_reminders(booking: Booking, *, reason: str) -> int:
+    """A booking that ended gets no reminder (delivery checks again, for rows already claimed)."""
+    return _pending_reminders(booking).update(status=outbox.OutboxStatus.SKIPPED, last_error=reason)
+
+
+def move_reminders(booking: Booking, *, now: dt.datetime) -> int:
+    """Rescheduled: the reminders for the old time go, those for the new time are scheduled."""
+    _pending_reminders(booking).exclude(key__startswith=f"reminder:{booking.pk}:{booking.slot_id}:").delete()
+    if booking.status != Status.CONFIRMED:
+        return 0
+    return schedule_reminders(booking, now=now)
+
+
+@receiver(post_save, sender=Ban, dispatch_uid="notify-ban-applied")
+def ban_applied(sender: type[Ban], instance: Ban, created: bool, **kwargs: Any) -> None:
+    if not created:
+        return
+    payload = {
+        "event": "ban_applied",
+        "booking_id": None,
+        "user_id": instance.user_id,
+        "reason": instance.reason,
+        "until": instance.ends_at.isoformat(),
+        "at": instance.starts_at.isoformat(),
+    }
+    outbox.enqueue(EVENT_KIND, payload, merchant_id=instance.merchant_id, key=f"ban:{instance.pk}")
