@@ -31,6 +31,7 @@ from yuyue.booking.models import (
 )
 from yuyue.catalog.models import Offering
 from yuyue.core import personal, timeutil
+from yuyue.notify.models import InboxMessage, MessageTemplate
 from yuyue.scheduling.models import ClosedDate, Slot
 from yuyue.tenants.models import Role, Staff
 
@@ -105,6 +106,16 @@ def world(db: None) -> World:
     WaitlistEntry.objects.create(slot=slot, user=end_user, active_key=f"{slot.pk}:{end_user.pk}")
     IdempotencyKey.objects.create(user=end_user, key="k1", request_hash="b" * 64, booking=booking)
     Review.objects.create(booking=booking, user=end_user, offering=offering, resource=resource, rating=5, text="好")
+    InboxMessage.objects.create(
+        user=end_user,
+        merchant=merchant,
+        booking=booking,
+        event="confirmed",
+        title="预约成功",
+        body="您已预约",
+        key="k1",
+    )
+    MessageTemplate.objects.create(merchant=merchant, event="confirmed", title="预约成功", body="您已预约 {offering}")
 
     client = Client()
     client.force_login(superuser)
