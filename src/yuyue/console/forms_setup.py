@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from yuyue.catalog.kinds import KIND_CHOICES
 from yuyue.catalog.models import Offering, Resource, ResourceType
 from yuyue.catalog.policy import FormField
-from yuyue.catalog.services import OfferingSpec, ResourceSpec, policy_values
+from yuyue.catalog.services import EDITABLE_POLICY, OfferingSpec, ResourceSpec, policy_values
 from yuyue.core import timeutil
 from yuyue.core.errors import DomainError
 from yuyue.scheduling.models import Schedule
@@ -395,22 +395,9 @@ class OfferingForm(forms.Form):
     no_show_window_days = forms.IntegerField(label=_("within (days)"), required=False, initial=90)
     no_show_ban_days = forms.IntegerField(label=_("ban for (days)"), required=False, initial=90)
 
-    POLICY_FIELDS = (
-        "opens_days_ahead",
-        "closes_minutes_before_start",
-        "requires_approval",
-        "payment",
-        "dynamic_voucher",
-        "max_party_size",
-        "per_person_per_day",
-        "limit_scope",
-        "cancel_deadline_hours",
-        "late_cancel_points",
-        "late_cancel_refund_percent",
-        "max_reschedules",
-        "holiday_mode",
-        "holiday_capacity_factor",
-    )
+    # The policy keys the console edits (catalog.services decides which); the no-show rule has its
+    # own three fields above.
+    POLICY_FIELDS = tuple(key for key in EDITABLE_POLICY if key != "no_show_ban")
 
     def __init__(
         self,
