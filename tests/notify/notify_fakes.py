@@ -12,62 +12,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-
-@dataclass
-class HttpRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class FakeHttp:
-    url: str
-    received: list[HttpRequest] = field(default_factory=list)
+from fake_http import Answer, FakeServer, Received, fake_server
 
 
 @contextmanager
-def fake_http(respond: Callable[[HttpRequest], tuple[int, dict[str, Any]]]) -> Iterator[FakeHttp]:
-    state: FakeHttp
+def fake_http(respond: Callable[[Received], tuple[int, dict[str, Any]]]) -> Iterator[FakeServer]:
+    """The shared fake HTTP server, answering ``respond``'s JSON the way WeChat does (as text/plain)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def _handle(self) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            request = HttpRequest(
-                self.command, parts.path, dict(parse_qsl(parts.query)), self.rfile.read(length) if length else b""
-            )
-            state.received.append(request)
-            status, body = respond(request)
-            payload = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")  # WeChat answers JSON as text/plain
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    def answer(request: Received) -> Answer:
+        status, body = respond(request)
+        return Answer(status, json.dumps(body), content_type="text/plain")
 
-        do_GET = do_POST = _handle
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state = FakeHttp(url=f"http://127.0.0.1:{server.server_address[1]}")
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
+    with fake_server(answer) as server:
+        yield server
 
 
 @dataclass

@@ -9,7 +9,8 @@ import json
 import pytest
 from django.core.cache import cache
 from factories import make_merchant, make_offering, make_slot, make_user
-from notify_fakes import HttpRequest, fake_http, fake_smtp
+from fake_http import Received
+from notify_fakes import fake_http, fake_smtp
 
 from yuyue.booking import services
 from yuyue.core import timeutil
@@ -67,7 +68,7 @@ def test_wechat_subscribe_message_one_per_consent(settings, wechat_user) -> None
     cache.clear()
     token_calls = []
 
-    def respond(request: HttpRequest) -> tuple[int, dict]:
+    def respond(request: Received) -> tuple[int, dict]:
         if request.path == "/cgi-bin/token":
             token_calls.append(request.query)
             return 200, {"access_token": f"TOKEN{len(token_calls)}", "expires_in": 7200}
@@ -110,7 +111,7 @@ def test_wechat_token_refreshed_once_when_stale_and_failures_retry(settings, wec
     cache.clear()
     calls = {"token": 0, "send": 0}
 
-    def respond(request: HttpRequest) -> tuple[int, dict]:
+    def respond(request: Received) -> tuple[int, dict]:
         if request.path == "/cgi-bin/token":
             calls["token"] += 1
             return 200, {"access_token": f"T{calls['token']}", "expires_in": 7200}
@@ -138,7 +139,7 @@ def test_wechat_token_refreshed_once_when_stale_and_failures_retry(settings, wec
 
 
 def test_aliyun_sms_sends_the_template_and_params(settings) -> None:
-    def respond(request: HttpRequest) -> tuple[int, dict]:
+    def respond(request: Received) -> tuple[int, dict]:
         query = request.query
         assert query["Signature"] == aliyun_signature(query, "ali-secret")
         return 200, {"Code": "OK", "BizId": "biz-1", "Message": "OK"}
@@ -244,7 +245,7 @@ def test_stale_changes_go_to_the_inbox_only_and_no_reminder_after_the_start(sett
 def test_aliyun_refusing_the_number_is_final_and_throttling_is_retried(settings) -> None:
     answers = iter([{"Code": "isv.BUSINESS_LIMIT_CONTROL"}, {"Code": "isv.MOBILE_NUMBER_ILLEGAL"}])
 
-    def respond(request: HttpRequest) -> tuple[int, dict]:
+    def respond(request: Received) -> tuple[int, dict]:
         return 200, {"Message": "x", **next(answers)}
 
     user = make_user(PHONE)

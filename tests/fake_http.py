@@ -1,13 +1,16 @@
-"""A real HTTP server on 127.0.0.1 for adapter tests: it records each request and answers with a
-function of it, so a test can check exactly what an adapter sent (signature included)."""
+"""A real HTTP server on 127.0.0.1 for adapter tests (SMS, WeChat, Alipay, notification channels):
+it records each request and answers with a function of it, so a test can check exactly what an
+adapter sent (signature included)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 
@@ -26,6 +29,9 @@ class Received:
     @property
     def form(self) -> dict[str, str]:
         return dict(parse_qsl(self.body.decode(), keep_blank_values=True))
+
+    def json(self) -> Any:
+        return json.loads(self.body)
 
 
 @dataclass
