@@ -67,6 +67,8 @@ from yuyue.accounts.api import router as accounts_router  # noqa: E402
 from yuyue.booking.api import router as booking_router  # noqa: E402
 from yuyue.catalog.api import router as catalog_router  # noqa: E402
 from yuyue.console.api import router as merchant_router  # noqa: E402
+from yuyue.insights.api import merchant_router as insights_merchant_router  # noqa: E402
+from yuyue.insights.api import router as insights_router  # noqa: E402
 from yuyue.notify.api import router as notify_router  # noqa: E402
 
 api.add_router("", accounts_router)
@@ -74,3 +76,5 @@ api.add_router("", catalog_router)
 api.add_router("", booking_router)
 api.add_router("/merchant", merchant_router)
 api.add_router("", notify_router)
+api.add_router("/merchant", insights_merchant_router)
+api.add_router("", insights_router)

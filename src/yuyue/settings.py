@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "yuyue.notify",
     "yuyue.ledger",
     "yuyue.webhooks",
+    "yuyue.insights",
 ]
 
 MIDDLEWARE = [
