@@ -39,6 +39,7 @@ class Answer:
     status: int = 200
     body: str | bytes = ""
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,6 +72,8 @@ def fake_server(respond: Responder) -> Iterator[FakeServer]:
             self.send_response(answer.status)
             self.send_header("Content-Type", answer.content_type)
             self.send_header("Content-Length", str(len(payload)))
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
 

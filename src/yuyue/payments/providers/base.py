@@ -21,6 +21,12 @@ class BadSignature(Exception):
     """A notification (or an answer) whose signature does not verify: never act on it."""
 
 
+class BadAnswerSignature(BadSignature, ProviderError):
+    """An answer to one of our own requests whose signature does not verify: never act on it, and
+    (like any answer we cannot use) a reason to try again later, so callers catching ProviderError
+    handle it too."""
+
+
 PaymentState = Literal["pending", "paid", "closed", "failed", "refunded"]
 RefundState = Literal["pending", "succeeded", "failed"]
 
@@ -69,6 +75,7 @@ class RefundOrder:
     total_fen: int
     reason: str
     notify_url: str
+    requested_at: dt.datetime | None = None  # when we asked (the sandbox records it; real providers keep their own)
 
 
 @dataclass(frozen=True)
