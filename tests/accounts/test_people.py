@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from factories import make_id_number, make_person, make_user
+from factories import make_id_number, make_merchant, make_person, make_user
 
 from yuyue.accounts import services
 from yuyue.core.errors import DomainError
@@ -87,9 +87,9 @@ def test_expired_tokens_do_not_work():
 
 
 def test_points_move_with_their_reason():
-    user = make_user()
-    services.change_points(user=user, delta=30, reason="完成课程")
-    entry = services.change_points(user=user, delta=-10, reason="迟取消")
+    user, merchant = make_user(), make_merchant()
+    services.change_points(user=user, merchant=merchant, delta=30, reason="完成课程")
+    entry = services.change_points(user=user, merchant=merchant, delta=-10, reason="迟取消")
     user.refresh_from_db()
     assert (user.points_balance, entry.balance_after) == (20, 20)
 

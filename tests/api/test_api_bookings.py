@@ -12,7 +12,7 @@ from django.test import override_settings
 from factories import make_branch, make_offering, make_person, make_resource, make_slot, make_user
 
 from yuyue.accounts.models import Ban
-from yuyue.accounts.services import issue_token
+from yuyue.accounts.services import change_points, issue_token
 from yuyue.booking import services
 from yuyue.booking.models import Booking, Status
 from yuyue.core import timeutil
@@ -247,11 +247,12 @@ def test_cancel_without_a_body(api: ApiClient, user, tomorrow_10):
 def test_late_cancel_preview_shows_the_points(api: ApiClient, user):
     start = timeutil.now() + dt.timedelta(hours=3)  # course: free until 6 h before, then 10 points
     booking = services.book(user=user, slot_id=make_slot(start=start).pk)
+    change_points(user=user, merchant=booking.merchant, delta=30, reason="完成课程")
     preview = api.get(f"/bookings/{booking.code}/cancel-preview").json()
     assert preview["allowed"] is True and preview["points_penalty"] == 10
     api.post(f"/bookings/{booking.code}/cancel")
     user.refresh_from_db()
-    assert user.points_balance == -10
+    assert user.points_balance == 20
 
 
 def test_cancel_after_the_start_is_too_late(api: ApiClient, user):

@@ -12,13 +12,14 @@ from yuyue.accounts import api as accounts_api
 from yuyue.booking import api as booking_api
 from yuyue.catalog import api as catalog_api
 from yuyue.core import apischema
+from yuyue.memberships import api as memberships_api
 
 pytestmark = pytest.mark.django_db
 
 
 def own_schemas() -> list[type[Schema]]:
     found = []
-    for module in (accounts_api, booking_api, catalog_api, apischema):
+    for module in (accounts_api, booking_api, catalog_api, apischema, memberships_api):
         for _name, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, Schema) and cls is not Schema and cls.__module__ == module.__name__:
                 found.append(cls)

@@ -8,6 +8,7 @@ import pytest
 from factories import make_offering, make_person, make_resource, make_slot, make_user
 
 from yuyue.accounts.models import PointsEntry
+from yuyue.accounts.services import change_points
 from yuyue.booking import services
 from yuyue.booking.models import Claim, ResourceClaim, Status
 from yuyue.core.errors import DomainError
@@ -40,13 +41,14 @@ def test_cancel_before_the_deadline_is_free():
 def test_late_cancel_of_a_course_costs_ten_points():
     user = make_user()
     booking = services.book(user=user, slot_id=make_slot(offering=make_offering(kind="course")).pk)
+    change_points(user=user, merchant=booking.merchant, delta=30, reason="完成课程")
     late = booking.slot.start - dt.timedelta(hours=5)
     preview = services.cancel_preview(booking=booking, now=late)
     assert (preview.allowed, preview.points_penalty) == (True, 10)
     services.cancel(booking=booking, by=user, now=late)
     user.refresh_from_db()
-    assert user.points_balance == -10
-    assert PointsEntry.objects.get(user=user).delta == -10
+    assert user.points_balance == 20
+    assert PointsEntry.objects.filter(user=user).first().delta == -10
 
 
 def test_staff_cancelling_does_not_cost_the_customer_points(django_user_model):

@@ -20,6 +20,7 @@ class EndUser(models.Model):
     nickname = models.CharField(_("nickname"), max_length=50, blank=True)
     wechat_openid = models.CharField(max_length=64, unique=True, null=True, blank=True)
     alipay_user_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    # The sum over all merchants (points are kept per merchant in PointsBalance); shown as a total.
     points_balance = models.IntegerField(_("points"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -95,8 +96,34 @@ class Person(models.Model):
         return f"id:{self.id_hash}" if self.id_hash else f"person:{self.pk}"
 
 
+class PointsBalance(models.Model):
+    """An account's points at one merchant: a studio's points mean nothing at a museum.
+
+    ``balance`` moves only by UPDATEs in ``accounts.services.change_points`` (a deduction is a
+    conditional UPDATE, so concurrent deductions cannot take it below zero), in the transaction that
+    writes the matching ``PointsEntry``; it always equals the sum of that merchant's entries.
+    """
+
+    user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="points_balances")
+    merchant = models.ForeignKey("tenants.Merchant", on_delete=models.CASCADE, related_name="+")
+    balance = models.IntegerField(_("points"), default=0)
+    updated_at = models.DateTimeField(default=timeutil.now)
+
+    class Meta:
+        verbose_name = _("points balance")
+        verbose_name_plural = _("points balances")
+        ordering = ["user_id", "merchant_id"]
+        constraints = [models.UniqueConstraint(fields=["user", "merchant"], name="points_balance_once_per_merchant")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.merchant_id}: {self.balance}"
+
+
 class PointsEntry(models.Model):
-    """One change of an account's points with its reason; the balance is their running sum."""
+    """One change of an account's points at a merchant with its reason; the balance is their running sum.
+
+    Entries without a merchant are history from before balances were kept per merchant.
+    """
 
     user = models.ForeignKey(EndUser, on_delete=models.CASCADE, related_name="points_entries")
     merchant = models.ForeignKey("tenants.Merchant", on_delete=models.CASCADE, null=True, blank=True)
@@ -110,6 +137,7 @@ class PointsEntry(models.Model):
         verbose_name = _("points entry")
         verbose_name_plural = _("points entries")
         ordering = ["-id"]
+        indexes = [models.Index(fields=["user", "merchant", "-id"], name="points_entry_history")]
 
 
 class Ban(models.Model):

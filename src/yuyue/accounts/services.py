@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
-from yuyue.accounts.models import ApiToken, Ban, EndUser, LoginCode, Person, PointsEntry, Relation
+from yuyue.accounts.models import ApiToken, Ban, EndUser, LoginCode, Person, PointsBalance, PointsEntry, Relation
 from yuyue.core import ids, personal, ratelimit, timeutil
 from yuyue.core.errors import DomainError
 from yuyue.tenants.models import Merchant
@@ -174,25 +174,66 @@ def remove_person(*, owner: EndUser, person_id: int) -> None:
 def change_points(
     *,
     user: EndUser,
+    merchant: Merchant,
     delta: int,
     reason: str,
-    merchant: Merchant | None = None,
     booking_id: int | None = None,
+    may_go_negative: bool = False,
     at: dt.datetime | None = None,
 ) -> PointsEntry:
-    """Add or take points, in the caller's transaction; the balance and the entry move together."""
+    """Add or take points at a merchant, in the caller's transaction, with the reason recorded.
+
+    Unless ``may_go_negative``, a deduction is capped at the balance: the entry records what was
+    actually taken, and its reason says how much was due. The deduction is a conditional UPDATE
+    (``balance >= n``), so parallel deductions can never take a non-negative balance below zero;
+    when it does not cover the whole amount, the rest of the balance is taken under the row lock.
+    The balance row, the account's total and the entry move together, so the balance always equals
+    the sum of the merchant's entries.
+    """
+    at = at or timeutil.now()
+    reason = str(reason)
     with transaction.atomic():
-        EndUser.objects.filter(pk=user.pk).update(points_balance=F("points_balance") + delta)
-        balance = EndUser.objects.values_list("points_balance", flat=True).get(pk=user.pk)
+        row = _points_balance_row(user.pk, merchant.pk)
+        applied = delta
+        if delta >= 0 or may_go_negative:
+            PointsBalance.objects.filter(pk=row).update(balance=F("balance") + delta, updated_at=at)
+        elif not PointsBalance.objects.filter(pk=row, balance__gte=-delta).update(
+            balance=F("balance") + delta, updated_at=at
+        ):
+            current = PointsBalance.objects.select_for_update().values_list("balance", flat=True).get(pk=row)
+            applied = -min(max(current, 0), -delta)
+            PointsBalance.objects.filter(pk=row).update(balance=F("balance") + applied, updated_at=at)
+            reason = str(_("%(reason)s (%(due)d due, capped at the balance)") % {"reason": reason, "due": -delta})
+        balance = PointsBalance.objects.values_list("balance", flat=True).get(pk=row)
+        if applied:
+            EndUser.objects.filter(pk=user.pk).update(points_balance=F("points_balance") + applied)
         return PointsEntry.objects.create(
             user=user,
             merchant=merchant,
             booking_id=booking_id,
-            delta=delta,
+            delta=applied,
             balance_after=balance,
-            reason=reason,
-            created_at=at or timeutil.now(),
+            reason=reason[:200],
+            created_at=at,
         )
+
+
+def _points_balance_row(user_id: int, merchant_id: int) -> int:
+    """The id of the account's balance row at a merchant, made on first use (a race makes it once)."""
+    found = PointsBalance.objects.filter(user_id=user_id, merchant_id=merchant_id).values_list("pk", flat=True).first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            return PointsBalance.objects.create(user_id=user_id, merchant_id=merchant_id).pk
+    except IntegrityError:  # made a moment ago by a concurrent change
+        return PointsBalance.objects.values_list("pk", flat=True).get(user_id=user_id, merchant_id=merchant_id)
+
+
+def points_at(*, user: EndUser, merchant_id: int) -> int:
+    """The account's points at one merchant (0 before the first change)."""
+    found = PointsBalance.objects.filter(user=user, merchant_id=merchant_id).values_list("balance", flat=True).first()
+    return found or 0
 
 
 def active_ban(*, user: EndUser, merchant_id: int, at: dt.datetime | None = None) -> Ban | None:

@@ -7,7 +7,7 @@ A booking of another account answers 404, exactly like a code that does not exis
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.db.models import Q
@@ -35,6 +35,7 @@ BOOKING_REFUSALS = (
     "slot_full",
     "banned",
     "rate_limited",
+    "payment_required",
 )
 # Booking codes are 10 characters; anything longer or with NUL is simply not one.
 BookingCode = Annotated[str, Path(max_length=32), AfterValidator(no_nul)]
@@ -50,6 +51,12 @@ class BookingIn(Schema):
     people: list[DbId] = Field(default_factory=list, max_length=50, description="ids from /me/people")
     party_size: int | None = Field(None, ge=1, le=1000, description="for offerings booked by count")
     answers: Answers = Field(default_factory=dict, description="the offering's form, by field key")
+    pay_with: Literal["money", "credit"] = Field(
+        "money", description="credit: pay with classes of a membership card (次卡) instead of money"
+    )
+    card_id: DbId | None = Field(
+        None, description="with pay_with=credit: which card (from /me/cards); empty: the usable one expiring first"
+    )
 
 
 class BookingPerson(Schema):
@@ -74,6 +81,8 @@ class BookingOut(Schema):
     party_size: int
     amount_fen: int
     paid_fen: int = Field(description="paid online so far; 0 when free, unpaid or paid at the venue")
+    paid_by: str = Field("money", description="money, or credit: paid with classes of the membership card card_id")
+    card_id: int | None = None
     answers: dict[str, Any]
     reschedule_count: int
     created_at: dt.datetime
@@ -156,6 +165,8 @@ def booking_out(booking: Booking) -> dict:
         "party_size": booking.party_size,
         "amount_fen": booking.amount_fen,
         "paid_fen": booking.paid_fen,
+        "paid_by": booking.paid_by,
+        "card_id": booking.card_id,
         "answers": booking.answers,
         "reschedule_count": booking.reschedule_count,
         "created_at": booking.created_at.astimezone(zone),
@@ -194,7 +205,8 @@ def _fresh(booking: Booking) -> dict:
     summary="Book a slot",
     description="201 with the new booking. With an Idempotency-Key, the same key and body again answer the "
     "same booking with 200; the same key with another body is refused (422). Refusals: slot_full, duplicate, "
-    "limit_reached, conflict, too_late, not_open (409), banned (403), invalid (422), rate_limited (429).",
+    "limit_reached, conflict, too_late, not_open (409), banned (403), invalid (422), rate_limited (429), "
+    "payment_required (402: pay_with=credit without a card with classes left for this time).",
 )
 def create_booking(
     request: HttpRequest,
@@ -210,6 +222,8 @@ def create_booking(
         party_size=payload.party_size,
         answers=payload.answers,
         idempotency_key=idempotency_key or None,
+        pay_with=payload.pay_with,
+        card_id=payload.card_id,
     )
     return Status(200 if booking.replayed else 201, _fresh(booking))
 

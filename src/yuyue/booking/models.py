@@ -29,6 +29,11 @@ class Status(models.TextChoices):
     REFUNDED = "refunded", _("refunded")
 
 
+class PaidBy(models.TextChoices):
+    MONEY = "money", _("money")
+    CREDIT = "credit", _("membership card")
+
+
 # States in which a booking holds its seats and claims.
 ACTIVE_STATUSES = frozenset(
     {
@@ -55,6 +60,12 @@ class Booking(models.Model):
     # What was paid online (0 while unpaid, for free bookings and for payment at the venue);
     # refunds are worked out from this, never from the price.
     paid_fen = models.PositiveIntegerField(_("paid online (fen)"), default=0)
+    # Paid with money (online, at the venue, or free) or with classes of a membership card (次卡);
+    # a card booking has amount 0 and its card, whose classes a cancellation in time gives back.
+    paid_by = models.CharField(_("paid by"), max_length=10, choices=PaidBy.choices, default=PaidBy.MONEY)
+    card = models.ForeignKey(
+        "memberships.Card", on_delete=models.PROTECT, null=True, blank=True, related_name="bookings"
+    )
     answers = models.JSONField(_("answers"), default=dict, blank=True)
     reschedule_count = models.PositiveIntegerField(_("reschedules"), default=0)
     booked_by = models.ForeignKey(
@@ -241,3 +252,17 @@ class Review(models.Model):
         verbose_name_plural = _("reviews")
         ordering = ["-created_at"]
         constraints = [models.CheckConstraint(condition=Q(rating__gte=1, rating__lte=5), name="review_rating_1_to_5")]
+
+
+class AttendanceCheck(models.Model):
+    """A slot's minimum attendance was checked (once: the unique slot makes a second check fail)."""
+
+    slot = models.OneToOneField("scheduling.Slot", on_delete=models.CASCADE, related_name="attendance_check")
+    checked_at = models.DateTimeField(default=timeutil.now)
+    seats_booked = models.PositiveIntegerField()
+    minimum = models.PositiveIntegerField()
+    cancelled = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("attendance check")
+        verbose_name_plural = _("attendance checks")

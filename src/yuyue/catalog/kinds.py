@@ -62,6 +62,8 @@ KINDS: dict[str, Kind] = {
                 cancel_deadline_hours=6,
                 late_cancel_points=10,
                 max_reschedules=2,
+                completion_points=10,
+                no_show_points=10,
             ),
         ),
         Kind(

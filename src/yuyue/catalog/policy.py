@@ -77,6 +77,17 @@ class Policy(BaseModel):
     holiday_capacity_factor: float = Field(1.0, gt=0, le=1)
     no_show_ban: NoShowBan | None = None
 
+    # --- points and minimum attendance
+    completion_points: int = Field(0, ge=0, description="points earned when a booking is completed")
+    no_show_points: int = Field(0, ge=0, description="points a no-show costs")
+    points_may_go_negative: bool = Field(
+        False, description="deductions may take the balance below zero; otherwise a deduction is capped at the balance"
+    )
+    min_attendance: int | None = Field(
+        None, ge=1, description="fewer seats booked than this at the check time cancel the slot; empty: off"
+    )
+    min_attendance_check_hours: float = Field(3, ge=0, description="when minimum attendance is checked: hours before")
+
     def merged(self, overrides: dict) -> Policy:
         """This policy with an offering's overrides applied (validated)."""
         return Policy.model_validate({**self.model_dump(), **(overrides or {})})

@@ -40,6 +40,11 @@ EDITABLE_POLICY = (
     "holiday_mode",
     "holiday_capacity_factor",
     "no_show_ban",
+    "completion_points",
+    "no_show_points",
+    "points_may_go_negative",
+    "min_attendance",
+    "min_attendance_check_hours",
 )
 HOLIDAY_POLICY = ("holiday_mode", "holiday_capacity_factor")
 

@@ -330,6 +330,10 @@ def form_rows_initial(questions: list[FormField]) -> list[dict[str, Any]]:
     ]
 
 
+# Policy fields whose blank input keeps the kind's default (they have no "off" value of their own).
+BLANK_IS_DEFAULT = frozenset({"completion_points", "no_show_points", "min_attendance_check_hours"})
+
+
 class OfferingForm(forms.Form):
     kind = forms.ChoiceField(label=_("Kind"), choices=KIND_CHOICES)
     title = forms.CharField(label=_("Title"), max_length=100)
@@ -394,6 +398,20 @@ class OfferingForm(forms.Form):
     no_show_count = forms.IntegerField(label=_("No-shows"), required=False, initial=3)
     no_show_window_days = forms.IntegerField(label=_("within (days)"), required=False, initial=90)
     no_show_ban_days = forms.IntegerField(label=_("ban for (days)"), required=False, initial=90)
+    # Points and minimum attendance (blank: the kind's default; a blank minimum switches the check off).
+    completion_points = forms.IntegerField(label=_("Points earned per completed booking"), required=False)
+    no_show_points = forms.IntegerField(label=_("Points a no-show costs"), required=False)
+    points_may_go_negative = forms.BooleanField(
+        label=_("Points may go below zero"),
+        required=False,
+        help_text=_("Otherwise a deduction takes at most what the customer has."),
+    )
+    min_attendance = forms.IntegerField(
+        label=_("Minimum attendance"),
+        required=False,
+        help_text=_("Fewer booked at the check time: the class is cancelled and everyone refunded. Empty: off."),
+    )
+    min_attendance_check_hours = forms.FloatField(label=_("Check attendance (hours before the start)"), required=False)
 
     # The policy keys the console edits (catalog.services decides which); the no-show rule has its
     # own three fields above.
@@ -442,7 +460,9 @@ class OfferingForm(forms.Form):
 
     def spec(self, form_rows: list[dict[str, Any]]) -> OfferingSpec:
         data = self.cleaned_data
-        policy: dict[str, Any] = {name: data[name] for name in self.POLICY_FIELDS}
+        policy: dict[str, Any] = {
+            name: data[name] for name in self.POLICY_FIELDS if data[name] is not None or name not in BLANK_IS_DEFAULT
+        }
         policy["no_show_ban"] = (
             {
                 "count": data["no_show_count"],

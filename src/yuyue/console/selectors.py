@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils.translation import gettext_lazy as _
 
-from yuyue.accounts.models import Ban, EndUser
+from yuyue.accounts.models import Ban, EndUser, PointsBalance
 from yuyue.booking.models import Attendee, Booking, Review, Status
 from yuyue.catalog.models import Offering, Resource
 from yuyue.console.access import Desk, scope_bookings, scope_branches, scope_offerings, scope_resources
@@ -187,6 +187,10 @@ def customers(desk: Desk, q: str = "") -> QuerySet[EndUser]:
             Ban.objects.filter(
                 user=OuterRef("pk"), merchant=desk.merchant, lifted_at=None, starts_at__lte=now, ends_at__gt=now
             )
+        ),
+        # Points are kept per merchant: this merchant's balance, not the account's total.
+        merchant_points=Subquery(
+            PointsBalance.objects.filter(user=OuterRef("pk"), merchant=desk.merchant).values("balance")[:1]
         ),
     ).order_by("-id")
 

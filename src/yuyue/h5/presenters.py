@@ -111,6 +111,18 @@ def policy_lines(policy: Policy) -> list[str]:
             _("%(count)d no-shows within %(window)d days: no booking here for %(days)d days.")
             % {"count": rule.count, "window": rule.window_days, "days": rule.ban_days}
         )
+    if policy.completion_points:
+        lines.append(_("Each completed visit earns %(points)d points.") % {"points": policy.completion_points})
+    if policy.no_show_points:
+        lines.append(_("A no-show costs %(points)d points.") % {"points": policy.no_show_points})
+    if policy.min_attendance:
+        lines.append(
+            _(
+                "Needs at least %(n)d people: with fewer %(hours)s hours before the start, it is cancelled "
+                "and everyone is refunded."
+            )
+            % {"n": policy.min_attendance, "hours": _hours(policy.min_attendance_check_hours)}
+        )
     return lines
 
 

@@ -1,6 +1,6 @@
 """The H5 booking app, mounted at the site root."""
 
-from django.urls import path
+from django.urls import include, path
 from django.views.i18n import set_language
 
 from yuyue.h5 import views
@@ -30,4 +30,5 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     path("me/inbox/", views.inbox_page, name="inbox"),
     path("me/notifications/", views.notification_settings, name="notification_settings"),
+    path("", include("yuyue.memberships.h5_views")),  # me/points/, me/cards/
 ]
