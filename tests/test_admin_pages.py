@@ -116,6 +116,18 @@ def world(db: None) -> World:
         key="k1",
     )
     MessageTemplate.objects.create(merchant=merchant, event="confirmed", title="预约成功", body="您已预约 {offering}")
+    from yuyue.memberships.services import ProductSpec, grant_card, save_product
+
+    card_product = save_product(merchant=merchant, spec=ProductSpec(name="10次卡", credits=10, valid_days=180))
+    grant_card(product=card_product, user=end_user, by=superuser)
+    from yuyue.payments.models import Payment, PaymentNotice, Refund, SandboxTrade
+
+    payment = Payment.objects.create(
+        booking=booking, merchant=merchant, provider="sandbox", channel="cashier", out_trade_no="P1", amount_fen=100
+    )
+    Refund.objects.create(payment=payment, booking=booking, merchant=merchant, out_refund_no="R1", refund_fen=50)
+    PaymentNotice.objects.create(provider="sandbox", merchant=merchant, payment=payment, outcome="applied")
+    SandboxTrade.objects.create(kind="payment", out_trade_no="P1", amount_fen=100, state="paid", provider_no="S1")
 
     client = Client()
     client.force_login(superuser)

@@ -64,12 +64,15 @@ def health(request: HttpRequest) -> dict:
 
 # Routers are mounted last so that their modules can import `api` helpers from here.
 from yuyue.accounts.api import router as accounts_router  # noqa: E402
+from yuyue.assistant.api import router as assistant_router  # noqa: E402
 from yuyue.booking.api import router as booking_router  # noqa: E402
 from yuyue.catalog.api import router as catalog_router  # noqa: E402
 from yuyue.console.api import router as merchant_router  # noqa: E402
 from yuyue.insights.api import merchant_router as insights_merchant_router  # noqa: E402
 from yuyue.insights.api import router as insights_router  # noqa: E402
+from yuyue.memberships.api import router as memberships_router  # noqa: E402
 from yuyue.notify.api import router as notify_router  # noqa: E402
+from yuyue.payments.api import router as payments_router  # noqa: E402
 
 api.add_router("", accounts_router)
 api.add_router("", catalog_router)
@@ -78,3 +81,6 @@ api.add_router("/merchant", merchant_router)
 api.add_router("", notify_router)
 api.add_router("/merchant", insights_merchant_router)
 api.add_router("", insights_router)
+api.add_router("", memberships_router)
+api.add_router("", payments_router)
+api.add_router("", assistant_router)

@@ -1,4 +1,5 @@
-"""The `yuyue` command: serve, worker, demo, slots, token, manage, keys, ledger.
+"""The `yuyue` command: serve, worker, demo, slots, token, manage, keys, ledger, recommend, payments,
+assistant.
 
 User mistakes end with a one-line message on stderr and exit status 2, never a traceback.
 """
@@ -405,6 +406,69 @@ def cmd_ledger_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- recommend ---------------------------------------------------------------------------------
+
+
+def cmd_recommend_train(args: argparse.Namespace) -> int:
+    from yuyue.insights.services import train
+
+    snapshot = train()
+    print(
+        f"recommender trained on {snapshot.bookings} bookings of {snapshot.users} customers "
+        f"and {snapshot.offerings} offerings (model #{snapshot.pk})"
+    )
+    return 0
+
+
+# --- payments ----------------------------------------------------------------------------------
+
+
+def cmd_payments_reconcile(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from yuyue.core.errors import DomainError
+    from yuyue.core.money import format_yuan
+    from yuyue.payments.services import reconcile
+
+    try:
+        day = dt.date.fromisoformat(args.date)
+    except ValueError:
+        raise UsageError(f"--date must look like 2026-01-31, not {args.date!r}") from None
+    try:
+        report = reconcile(day=day, provider_name=args.provider)
+    except DomainError as exc:
+        raise UsageError(", ".join(str(v) for v in exc.fields.values()) or exc.message) from None
+    for m in report.mismatches:
+        print(f"MISMATCH {m.kind} {m.provider} {m.record} {m.number}: ours {m.ours}, provider {m.theirs}")
+    print(
+        f"{day} ({', '.join(report.providers) or 'no provider'}): {report.checked} provider lines, "
+        f"{report.matched} matched, {len(report.mismatches)} mismatches; "
+        f"net {format_yuan(report.local_fen)} here, {format_yuan(report.provider_fen)} at the provider"
+    )
+    return 0 if report.ok else 1
+
+
+# --- assistant ---------------------------------------------------------------------------------
+
+
+def cmd_assistant_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from yuyue.assistant import classifier
+
+    questions = Path(args.questions) if args.questions else classifier.QUESTIONS_PATH
+    output = Path(args.output) if args.output else classifier.MODEL_PATH
+    try:
+        model, count = classifier.train_from_files(questions, output)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"cannot train on {questions}: {exc}") from None
+    print(
+        f"trained on {count} questions, {len(model.weights)} features, temperature {model.temperature:g}; "
+        f"written to {output}"
+    )
+    return 0
+
+
 # --- manage ------------------------------------------------------------------------------------
 
 
@@ -485,6 +549,28 @@ def build_parser() -> argparse.ArgumentParser:
     r = ledger.add_parser("rebuild", help="seal booking events that are not in the ledger yet")
     r.add_argument("--merchant", metavar="SLUG", help="only this merchant")
     r.set_defaults(func=cmd_ledger_rebuild, django=True)
+
+    p = sub.add_parser("payments", help="payments: reconciliation with the providers' records")
+    payments = p.add_subparsers(dest="payments_command", metavar="ACTION", required=True)
+    rc = payments.add_parser(
+        "reconcile",
+        help="compare a day's payments and refunds with the provider's statement; exit 1 on any mismatch",
+    )
+    rc.add_argument("--date", required=True, help="the day, YYYY-MM-DD (Asia/Shanghai)")
+    rc.add_argument("--provider", help="only this provider (wechat, alipay, sandbox); default: every configured one")
+    rc.set_defaults(func=cmd_payments_reconcile, django=True)
+
+    p = sub.add_parser("recommend", help="the recommender behind GET /api/v1/recommendations")
+    recommend = p.add_subparsers(dest="recommend_command", metavar="ACTION", required=True)
+    t = recommend.add_parser("train", help="learn from the booking history now (the periodic job does it hourly)")
+    t.set_defaults(func=cmd_recommend_train, django=True)
+
+    p = sub.add_parser("assistant", help="the customer-service assistant")
+    assistant = p.add_subparsers(dest="assistant_command", metavar="ACTION", required=True)
+    t = assistant.add_parser("train", help="train the intent classifier on the packaged question set")
+    t.add_argument("--questions", metavar="JSONL", help="labelled questions (default: the packaged set)")
+    t.add_argument("--output", metavar="JSON", help="where to write the model (default: the packaged model.json)")
+    t.set_defaults(func=cmd_assistant_train, django=False)
     return parser
 
 

@@ -28,13 +28,16 @@ from django.db import transaction
 from stdnum.cn import ric
 
 from yuyue.accounts.models import EndUser, Person, PointsEntry, Relation
-from yuyue.accounts.services import add_person, change_points, get_or_create_user_by_phone
+from yuyue.accounts.services import add_person, get_or_create_user_by_phone
 from yuyue.booking import services as engine
 from yuyue.booking.models import Booking, Status, WaitlistEntry, WaitlistStatus
 from yuyue.catalog.models import Offering, Resource, ResourceType
 from yuyue.core import timeutil
 from yuyue.core.errors import DomainError
-from yuyue.scheduling.models import ClosedDate, Schedule, Slot
+from yuyue.payments import services as payments
+from yuyue.payments.models import Refund, RefundState
+from yuyue.payments.providers.base import ProviderError
+from yuyue.scheduling.models import ClosedDate, Schedule, Slot, SlotStatus
 from yuyue.scheduling.services import generate_slots
 from yuyue.tenants.models import Branch, Merchant, Role, Staff
 
@@ -50,6 +53,8 @@ CUSTOMERS = 200
 # bookings, which the engine replays in roughly a minute on SQLite on a small machine.
 DEMAND = 0.7
 SEED = 2026
+# Share of the price a late cancellation gets back, per kind (the rest of the kinds: all of it).
+LATE_REFUND_PERCENT = {"course": 50, "scenic": 80}
 
 OWNER_GROUP = "商户管理员"
 DESK_GROUP = "前台"
@@ -179,6 +184,67 @@ class _Plan:
     waitlist: bool = False
 
 
+@dataclass(frozen=True)
+class _Habit:
+    """What a customer tends to book, so that the history has the patterns real customers show
+    (and recommendations have something to learn): usual times of week, a home branch of the
+    yoga studio, and favourite classes (people who do yoga often do pilates too)."""
+
+    free: frozenset[tuple[int, int]]  # (weekday, hour) when they usually book
+    branch: int  # index of their home branch in a chain
+    likes: dict[str, float]  # class style → how much they like it
+    kinds: dict[str, float]  # kind of offering → how keen they are (their interests)
+
+    # A slot at another time, or at the other branch, is still booked now and then.
+    OFF_TIME = 0.25
+    OTHER_BRANCH = 0.15
+    OTHER_STYLE = 0.1
+
+
+# Interests: the kinds of offering a customer keeps coming back to (one or two each); other kinds
+# (but the clinic, which people need rather than choose) are booked now and then.
+INTERESTS = {
+    "fitness": {"course": 4.0},
+    "culture": {"exhibition": 4.0, "activity": 2.0},
+    "outdoors": {"scenic": 4.0, "vehicle": 2.0},
+    "business": {"vehicle": 4.0},
+    "family": {"activity": 3.0, "scenic": 2.0, "exhibition": 2.0},
+}
+OTHER_INTEREST = 0.4
+
+# Class styles: the first choice, then what those people like as a second.
+SECOND_STYLE = {"flow": (("pilates", 0.6), ("barre", 0.4)), "pilates": (("flow", 0.8), ("barre", 0.2))}
+SECOND_STYLE["barre"] = (("flow", 0.5), ("pilates", 0.5))
+
+
+def _hours(weekdays: Any, first: int, last: int) -> set[tuple[int, int]]:
+    return {(day, hour) for day in weekdays for hour in range(first, last + 1)}
+
+
+def _make_habit(rng: random.Random) -> _Habit:
+    """Office workers after work (two fixed evenings) or at lunch, weekend people, daytime people;
+    one or two interests; a favourite class and a second one."""
+    roll = rng.random()
+    if roll < 0.45:
+        evenings = rng.choice([(0, 2), (1, 3), (0, 2, 4), (1, 3, 4)])
+        free = _hours(evenings, 18, 21) | _hours([5], 9, 17)
+    elif roll < 0.55:
+        free = _hours(range(5), 11, 13) | _hours([5], 9, 12)
+    elif roll < 0.8:
+        free = _hours([5, 6], 8, 17)
+    else:
+        free = _hours(range(6), 7, 16)
+    first = rng.choices(["flow", "pilates", "barre"], [5, 3, 2])[0]
+    second = rng.choices(*zip(*SECOND_STYLE[first], strict=True))[0]
+    kinds = {"clinic": 1.0}
+    for interest in rng.sample(sorted(INTERESTS), rng.choice([1, 1, 2])):
+        for kind, keen in INTERESTS[interest].items():
+            kinds[kind] = max(kinds.get(kind, 0.0), keen)
+    return _Habit(
+        free=frozenset(free), branch=0 if rng.random() < 0.6 else 1, likes={first: 1.0, second: 0.6}, kinds=kinds
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # The builder
 # --------------------------------------------------------------------------------------------
@@ -197,6 +263,9 @@ class _Demo:
         self.customers: list[_Customer] = []
         self.no_shows: dict[tuple[int, int], int] = defaultdict(int)
         self.banned_customer: _Customer | None = None
+        self.habits: dict[int, _Habit] = {}  # by user id
+        self.styles: dict[int, tuple[str, int]] = {}  # course offering → (style, branch index)
+        self._weights: dict[tuple[int, int, int], list[float]] = {}
 
     # --- the whole thing ----------------------------------------------------------------------
 
@@ -204,22 +273,29 @@ class _Demo:
         self.groups = self._groups()
         self._superuser()
         self._customers()
+        self._habits()
         builders = [self._activity, self._vehicle, self._course, self._exhibition, self._scenic, self._clinic]
         plan_factories = [build() for build in builders]
-        self._pay_at_venue()
+        self._payment_modes()
         generate_slots(days=HISTORY_DAYS + FUTURE_DAYS, start=self.first_day)
         for make_plans in plan_factories:
             for plan in make_plans():
                 self.plans[plan.offering.pk] = plan
         self._history()
         self._upcoming()
+        self._arrivals_today()
+        self._memberships()
+        self._customer_service()
         self._backdate()
 
-    def _pay_at_venue(self) -> None:
-        """Demo prices are paid at the venue (到店支付) until online payment exists, so that every
-        demo booking is confirmed at once and shows its voucher."""
+    def _payment_modes(self) -> None:
+        """Prices are paid online in the sandbox cashier, except the car service, paid to the driver
+        (到店支付). A late cancellation of a class or a ticket gets part of the price back."""
         for offering in Offering.objects.filter(merchant__slug__in=SLUGS.values()):
-            offering.policy_overrides = {**offering.policy_overrides, "payment": "on_site"}
+            overrides = {**offering.policy_overrides, "payment": "on_site" if offering.kind == "vehicle" else "online"}
+            if offering.kind in LATE_REFUND_PERCENT:
+                overrides.setdefault("late_cancel_refund_percent", LATE_REFUND_PERCENT[offering.kind])
+            offering.policy_overrides = overrides
             offering.save(update_fields=["policy_overrides"])
 
     # --- staff --------------------------------------------------------------------------------
@@ -372,7 +448,6 @@ class _Demo:
                 parent_birth = _random_date(rng, dt.date(birth.year - 34, 1, 1), dt.date(birth.year - 22, 12, 31))
                 parent_name = (surname if parent_male else rng.choice(SURNAMES)) + _given(rng, parent_male)
                 customer.parent = self._person(user, parent_name, Relation.PARENT, parent_birth, parent_male)
-            change_points(user=user, delta=100, reason="新用户注册赠送积分")
             self.customers.append(customer)
         self.banned_customer = self.customers[7]
 
@@ -875,6 +950,7 @@ class _Demo:
                 )
                 offering.resources.set({"flow": [lin, su], "pilates": [chen], "barre": [su]}[code])
                 offerings[(branch.name, code)] = offering
+                self.styles[offering.pk] = (code, 0 if branch == jingan else 1)
         # The timetable: each coach teaches at both branches, never at overlapping times, and with at
         # least an hour between classes at different branches.
         mon_wed, tue_thu = [0, 2], [1, 3]
@@ -1243,7 +1319,7 @@ class _Demo:
         attempts = _poisson(self.rng, expected * DEMAND * self.scale)
         booked: set[int] = set()
         for _ in range(attempts):
-            customer = self.rng.choices(plan.pool, plan.weights)[0]
+            customer = self.rng.choices(plan.pool, self._habit_weights(plan, local))[0]
             args = plan.who(customer, local.date())
             if args is None:
                 continue
@@ -1262,6 +1338,37 @@ class _Demo:
                 ):
                     with contextlib.suppress(DomainError):
                         engine.join_waitlist(user=customer.user, slot_id=slot.pk, now=moment, **args)
+
+    def _habits(self) -> None:
+        """Habits come from their own random sequence, so the rest of the demo stays as it was."""
+        rng = random.Random(SEED + 1)
+        for customer in self.customers:
+            self.habits[customer.user.pk] = _make_habit(rng)
+        # The demo account: Monday and Wednesday evenings at 静安寺店, yoga first, pilates second.
+        self.habits[self.customers[0].user.pk] = _Habit(
+            free=frozenset(_hours((0, 2), 18, 21) | _hours([5], 9, 17)),
+            branch=0,
+            likes={"flow": 1.0, "pilates": 0.6},
+            kinds={"course": 4.0, "exhibition": 4.0, "activity": 2.0, "clinic": 1.0},
+        )
+
+    def _habit_weights(self, plan: _Plan, local: dt.datetime) -> list[float]:
+        """The plan's customer weights for a slot at this local time, times how well it fits their habits."""
+        key = (plan.offering.pk, local.weekday(), local.hour)
+        if key not in self._weights:
+            style = self.styles.get(plan.offering.pk)
+            weights = []
+            for customer, weight in zip(plan.pool, plan.weights, strict=True):
+                habit = self.habits[customer.user.pk]
+                if (local.weekday(), local.hour) not in habit.free:
+                    weight *= _Habit.OFF_TIME
+                weight *= habit.kinds.get(plan.offering.kind, OTHER_INTEREST)
+                if style is not None:
+                    weight *= habit.likes.get(style[0], _Habit.OTHER_STYLE)
+                    weight *= 1.0 if style[1] == habit.branch else _Habit.OTHER_BRANCH
+                weights.append(weight)
+            self._weights[key] = weights
+        return self._weights[key]
 
     def _history(self) -> None:
         zone = timeutil.local_zone()
@@ -1334,7 +1441,8 @@ class _Demo:
             moment += dt.timedelta(minutes=self.rng.uniform(0.5, 8))
             if leave_open and moment > self.now:
                 return None
-            booking = engine.confirm(booking=booking, now=moment, reason="演示数据：模拟支付成功")
+            payments.record_sandbox_payment(booking=booking, now=moment)  # paid in the sandbox cashier
+            booking.refresh_from_db()
         return moment if booking.status == Status.CONFIRMED else None
 
     def _live_through(self, booking: Booking) -> bool:
@@ -1391,6 +1499,11 @@ class _Demo:
             moment = late_from + (last - late_from) * self.rng.random()
         reason = self.rng.choice(["临时有事", "行程变更", "身体不适", "工作加班", "天气原因", ""])
         engine.cancel(booking=booking, by=booking.user, reason=reason, now=moment)
+        # The sandbox bank pays the refund back within minutes (what the outbox worker does live).
+        for refund in Refund.objects.filter(booking=booking, state=RefundState.PENDING):
+            paid_back = min(moment + dt.timedelta(minutes=self.rng.uniform(1, 20)), self.now)
+            with contextlib.suppress(ProviderError):
+                payments.send_refund(refund.pk, now=paid_back)
         return True
 
     def _review(self, plan: _Plan, booking: Booking) -> None:
@@ -1437,6 +1550,32 @@ class _Demo:
                 moment = self._settle(booking, plan, booking.created_at, leave_open=True)
                 if moment is not None and self.rng.random() < 0.04 and booking.user_id != self.customers[0].user.pk:
                     self._cancel(booking, slot, moment, latest=latest)
+
+    def _arrivals_today(self) -> None:
+        """Visitors of the sessions starting in the next hours are already at the gate, so the
+        console's live view (checked in now against today's capacity) has something to show."""
+        arriving = Booking.objects.filter(
+            status=Status.CONFIRMED,
+            slot__start__gt=self.now,
+            slot__start__lte=self.now + dt.timedelta(hours=2),
+        ).select_related("slot", "offering")
+        for booking in arriving.order_by("id"):
+            if self.rng.random() < 0.3:
+                continue
+            with contextlib.suppress(DomainError):  # check-in not open yet for this offering
+                engine.check_in(voucher=engine.voucher_for(booking, now=self.now), staff=None, now=self.now)
+
+    def _customer_service(self) -> None:
+        """Two customers asked for a person in the chat, so the console's 客服 inbox has work."""
+        from yuyue.assistant import services as assistant
+
+        questions = [
+            ("demo-scenic", "我想找人工客服，团队票的发票抬头填错了"),
+            ("demo-course", "转人工！上周的课被扣了积分，我觉得不合理"),
+        ]
+        for (slug, question), customer in zip(questions, self.customers[1:], strict=False):
+            merchant = Merchant.objects.get(slug=slug)
+            assistant.ask(question=question, user=customer.user, merchant=merchant, now=self.now)
 
     def _demo_user_bookings(self, slots: list[Slot], latest: dt.datetime) -> None:
         """The demo end user has something of every kind coming up."""
@@ -1485,6 +1624,54 @@ class _Demo:
                     continue
 
     # --- timestamps the engine cannot replay -----------------------------------------------------
+
+    def _memberships(self) -> None:
+        """The yoga studio sells a 10-class card (10次卡); the demo user holds one, bought a month ago,
+        with classes used for past and upcoming classes, and has cancelled one class late (points)."""
+        from yuyue.memberships.services import ProductSpec, grant_card, save_product
+
+        merchant = Merchant.objects.get(slug=SLUGS["course"])
+        owner = get_user_model().objects.get(username="demo-course-owner")
+        product = save_product(
+            merchant=merchant,
+            spec=ProductSpec(name="10次卡", credits=10, valid_days=180, price_fen=88000),  # every class
+        )
+        save_product(merchant=merchant, spec=ProductSpec(name="20次卡", credits=20, valid_days=365, price_fen=158000))
+        me = self.customers[0].user
+        bought = self.now - dt.timedelta(days=30)
+        card = grant_card(product=product, user=me, by=owner, at=bought)
+        course = Slot.objects.filter(offering__merchant=merchant, status=SlotStatus.OPEN).order_by("start")
+        mine = set(Booking.objects.filter(user=me).values_list("slot_id", flat=True))
+        ended = course.filter(start__gt=bought, end__lt=self.now - dt.timedelta(hours=1))
+        past = [s for s in ended if s.pk not in mine]
+        used = 0
+        for slot in reversed(past):  # the latest classes before today, with the card
+            if used == 3:
+                break
+            try:
+                booking = engine.book(
+                    user=me, slot_id=slot.pk, pay_with="credit", card_id=card.pk, now=slot.start - dt.timedelta(days=1)
+                )
+            except DomainError:
+                continue
+            engine.check_in(voucher=engine.voucher_for(booking), staff=owner, now=slot.start)
+            engine.complete_finished(now=slot.end + dt.timedelta(minutes=5))
+            mine.add(slot.pk)
+            used += 1
+        for slot in past[-20:]:  # one class booked and cancelled too late: the late-cancel points
+            if slot.pk in mine or slot.start < self.now - dt.timedelta(days=7):
+                continue
+            try:
+                booking = engine.book(user=me, slot_id=slot.pk, now=slot.start - dt.timedelta(days=2))
+            except DomainError:
+                continue
+            engine.cancel(booking=booking, by=me, reason="临时加班", now=slot.start - dt.timedelta(hours=2))
+            break
+        upcoming = course.filter(start__gt=self.now + dt.timedelta(days=1)).exclude(pk__in=mine)
+        for slot in upcoming[:10]:
+            with contextlib.suppress(DomainError):
+                engine.book(user=me, slot_id=slot.pk, pay_with="credit", card_id=card.pk, now=self.now)
+                break
 
     def _backdate(self) -> None:
         """Accounts existed before their first booking; merchants and staff before everything."""

@@ -62,6 +62,9 @@ INSTALLED_APPS = [
     "yuyue.ledger",
     "yuyue.webhooks",
     "yuyue.insights",
+    "yuyue.assistant",
+    "yuyue.payments",
+    "yuyue.memberships",
 ]
 
 MIDDLEWARE = [
@@ -168,6 +171,14 @@ LOGIN_CODE_RESEND_SECONDS = int(os.environ.get("YUYUE_LOGIN_CODE_RESEND_SECONDS"
 RATE_LOGIN_CODE_PHONE = os.environ.get("YUYUE_RATE_LOGIN_CODE_PHONE", "5/3600,10/86400")
 RATE_LOGIN_CODE_IP = os.environ.get("YUYUE_RATE_LOGIN_CODE_IP", "20/3600")
 RATE_BOOKING_USER = os.environ.get("YUYUE_RATE_BOOKING_USER", "10/60,60/3600")
+# Questions to the customer-service assistant, per signed-in user or per address.
+RATE_ASSISTANT_ASK = os.environ.get("YUYUE_RATE_ASSISTANT_ASK", "20/60,300/3600")
+# Optional: an OpenAI-compatible chat-completions endpoint (base URL, e.g. http://127.0.0.1:11434/v1) that
+# rephrases the assistant's FAQ answers. Empty: answers are the FAQ text as written; nothing else changes.
+ASSISTANT_LLM_URL = os.environ.get("YUYUE_ASSISTANT_LLM_URL", "").rstrip("/")
+ASSISTANT_LLM_MODEL = os.environ.get("YUYUE_ASSISTANT_LLM_MODEL", "")
+ASSISTANT_LLM_KEY = os.environ.get("YUYUE_ASSISTANT_LLM_KEY", "")
+ASSISTANT_LLM_TIMEOUT = float(os.environ.get("YUYUE_ASSISTANT_LLM_TIMEOUT", "5"))
 # SMS: "console" logs the message (demo and development); "aliyun" sends through Aliyun SMS.
 SMS_BACKEND = os.environ.get("YUYUE_SMS_BACKEND", "console")
 SMS_LOGIN_TEMPLATE = os.environ.get("YUYUE_SMS_LOGIN_TEMPLATE", "SMS_LOGIN_CODE")
@@ -186,6 +197,18 @@ ALIPAY_APP_ID = os.environ.get("YUYUE_ALIPAY_APP_ID", "")
 ALIPAY_APP_PRIVATE_KEY = os.environ.get("YUYUE_ALIPAY_APP_PRIVATE_KEY", "")
 ALIPAY_PUBLIC_KEY = os.environ.get("YUYUE_ALIPAY_PUBLIC_KEY", "")
 ALIPAY_GATEWAY = os.environ.get("YUYUE_ALIPAY_GATEWAY", "https://openapi.alipay.com/gateway.do")
+# Alipay payments reuse the app above; with a seller id (2088…), only notifications for that seller count.
+ALIPAY_SELLER_ID = os.environ.get("YUYUE_ALIPAY_SELLER_ID", "")
+# WeChat Pay (APIv3, direct merchant). Keys: PEM text or a PEM file path. The platform public key
+# and its id (PUB_KEY_ID_…) verify WeChat Pay's answers and notifications. Unset mchid: no WeChat Pay.
+WECHATPAY_MCHID = os.environ.get("YUYUE_WECHATPAY_MCHID", "")
+WECHATPAY_APPID = os.environ.get("YUYUE_WECHATPAY_APPID", "")
+WECHATPAY_PRIVATE_KEY = os.environ.get("YUYUE_WECHATPAY_PRIVATE_KEY", "")
+WECHATPAY_CERT_SERIAL = os.environ.get("YUYUE_WECHATPAY_CERT_SERIAL", "")
+WECHATPAY_APIV3_KEY = os.environ.get("YUYUE_WECHATPAY_APIV3_KEY", "")
+WECHATPAY_PUBLIC_KEY = os.environ.get("YUYUE_WECHATPAY_PUBLIC_KEY", "")
+WECHATPAY_PUBLIC_KEY_ID = os.environ.get("YUYUE_WECHATPAY_PUBLIC_KEY_ID", "")
+WECHATPAY_API_BASE = os.environ.get("YUYUE_WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com")
 # Seconds to wait for SMS, WeChat and Alipay servers.
 INTEGRATION_TIMEOUT = float(os.environ.get("YUYUE_INTEGRATION_TIMEOUT", "5"))
 # Behind a reverse proxy: the header carrying the client's address (X-Real-IP or X-Forwarded-For),
@@ -204,7 +227,7 @@ def _check_sign_in_settings() -> None:
     from django.core.exceptions import ImproperlyConfigured
 
     rule = r"\s*[1-9][0-9]*/[1-9][0-9]*\s*"
-    for name in ("RATE_LOGIN_CODE_PHONE", "RATE_LOGIN_CODE_IP", "RATE_BOOKING_USER"):
+    for name in ("RATE_LOGIN_CODE_PHONE", "RATE_LOGIN_CODE_IP", "RATE_BOOKING_USER", "RATE_ASSISTANT_ASK"):
         value = globals()[name]
         if value.strip() and not re.fullmatch(f"{rule}(,{rule})*", value):
             raise ImproperlyConfigured(f"YUYUE_{name} must look like 5/3600,10/86400 (count/seconds), not {value!r}")
@@ -305,3 +328,13 @@ VOUCHER_TOTP_SKEW = int(os.environ.get("YUYUE_VOUCHER_TOTP_SKEW", "1"))
 # the endpoint is disabled (the merchant sees a notice on its page).
 WEBHOOK_TIMEOUT = float(os.environ.get("YUYUE_WEBHOOK_TIMEOUT", "10"))
 WEBHOOK_DISABLE_AFTER = int(os.environ.get("YUYUE_WEBHOOK_DISABLE_AFTER", "20"))
+
+# --- Payments ----------------------------------------------------------------------------------
+# The address customers and payment providers reach this server at (e.g. https://book.example.com),
+# for notify URLs and the page a payer returns to. Empty: the address of the request being served.
+PUBLIC_URL = os.environ.get("YUYUE_PUBLIC_URL", "").rstrip("/")
+# The sandbox cashier (a local stand-in for WeChat Pay and Alipay, payments/providers/sandbox.py): on
+# by default in demo mode (like the sign-in sandboxes) while no real payment provider is configured.
+PAYMENT_SANDBOX = _env_bool("YUYUE_PAYMENT_SANDBOX", SIGN_IN_SANDBOX and not (WECHATPAY_MCHID or ALIPAY_APP_ID))
+# Key the sandbox signs its notifications with; empty: one derived from SECRET_KEY.
+PAYMENT_SANDBOX_KEY = os.environ.get("YUYUE_PAYMENT_SANDBOX_KEY", "")

@@ -33,8 +33,9 @@ def generate_slots() -> int:
 
 
 def release_expired_holds() -> int:
-    """Unpaid bookings past their hold time expire and give their seats back (waitlist first)."""
-    from yuyue.booking import services
+    """Unpaid bookings past their hold time expire and give their seats back (waitlist first);
+    a hold with a payment under way is resolved with the provider first (payments/services.py)."""
+    from yuyue.payments import services
 
     return services.release_expired_holds()
 
@@ -53,6 +54,20 @@ def deliver_outbox() -> int:
     return outbox.deliver_all_due()
 
 
+def check_min_attendance() -> int:
+    """Classes below their minimum attendance at their check time are cancelled and refunded."""
+    from yuyue.booking import services
+
+    return services.check_min_attendance()
+
+
+def train_recommendations() -> int:
+    """Retrain the recommender when its model is over an hour old (the job itself runs every minute)."""
+    from yuyue.insights import services
+
+    return services.train_if_stale()
+
+
 def ledger_checkpoint() -> int:
     """Yesterday's ledger checkpoints (Merkle roots), once per merchant and day."""
     from yuyue.ledger import services
@@ -62,7 +77,15 @@ def ledger_checkpoint() -> int:
 
 JOBS: dict[str, Callable[[], int]] = {
     job.__name__: job
-    for job in (generate_slots, release_expired_holds, complete_finished, deliver_outbox, ledger_checkpoint)
+    for job in (
+        generate_slots,
+        release_expired_holds,
+        complete_finished,
+        deliver_outbox,
+        ledger_checkpoint,
+        check_min_attendance,
+        train_recommendations,
+    )
 }
 
 

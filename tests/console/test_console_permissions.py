@@ -28,13 +28,14 @@ from django.urls import URLPattern, URLResolver, reverse
 from openpyxl import load_workbook
 
 from yuyue.accounts import services as accounts
-from yuyue.accounts.models import Ban
+from yuyue.accounts.models import Ban, PointsBalance
 from yuyue.booking import services as engine
 from yuyue.booking.models import Attendee, Booking, BookingEvent, Review
 from yuyue.catalog.models import Offering, Resource
 from yuyue.console import urls as console_urls
 from yuyue.console.access import PERMISSIONS, ROLE_PERMISSIONS
 from yuyue.console.models import AuditEntry, CustomerNote
+from yuyue.memberships.models import Card, CardProduct
 from yuyue.scheduling.models import ClosedDate, Schedule, Slot
 from yuyue.tenants.models import Branch, Staff
 
@@ -113,6 +114,58 @@ def desk_cases(s: Shop) -> list[Case]:
         Case("audit", {}, "GET", "audit.view"),
         *ledger_and_webhook_cases(s),
         *notification_cases(s),
+        *payment_cases(s),
+        *stats_cases(s),
+        *membership_cases(s),
+        *assistant_cases(s),
+    ]
+
+
+def membership_cases(s: Shop) -> list[Case]:
+    """Membership cards (会员卡) and points: the product pages, 发卡 and adjusting points on a customer."""
+    from yuyue.memberships.services import ProductSpec, save_product
+
+    product = save_product(merchant=s.merchant, spec=ProductSpec(name="矩阵次卡", credits=10, valid_days=90))
+    customer = {"user_id": s.customer.pk}
+    edited = {"name": "矩阵次卡", "credits": "8", "valid_days": "60", "price_yuan": "800"}
+    return [
+        Case("card_products", {}, "GET", "catalog.view"),
+        Case("card_product_new", {}, "GET", "memberships.change"),
+        Case("card_product_new", {}, "POST", "memberships.change", data={**edited, "name": "新卡"}),
+        Case("card_product", {"product_id": product.pk}, "GET", "memberships.change"),
+        Case("card_product", {"product_id": product.pk}, "POST", "memberships.change", data=edited),
+        Case("customer_grant_card", customer, "POST", "memberships.change", data={"product": product.pk}),
+        Case("customer_points", customer, "POST", "memberships.change", data={"delta": "5", "reason": "x"}),
+    ]
+
+
+def stats_cases(s: Shop) -> list[Case]:
+    """The statistics dashboard and the CSV of its charts (money only for owners and managers)."""
+    return [
+        Case("stats", {}, "GET", "stats.view"),
+        Case("stats", {}, "GET", "stats.view", query={"branch": s.branch.pk, "day": "2025-03-08"}),
+        Case("stats_csv", {}, "GET", "stats.view", query={"block": "top_offerings"}),
+        Case("stats_csv", {}, "GET", "stats.view", query={"block": "live", "branch": s.branch.pk}),
+        Case("stats_csv", {}, "GET", "stats.revenue", query={"block": "revenue"}),
+    ]
+
+
+def payment_cases(s: Shop) -> list[Case]:
+    """The 支付 page (payments, refunds, flagged notifications) and marking a flagged notification handled."""
+    from yuyue.payments.models import NoticeOutcome, PaymentNotice
+
+    notice = PaymentNotice.objects.create(
+        provider="sandbox",
+        merchant=s.merchant,
+        out_trade_no=f"P-MATRIX-{s.merchant.pk}",
+        verified=True,
+        outcome=NoticeOutcome.AMOUNT_MISMATCH,
+        flagged_for_merchant=True,
+    )
+    return [
+        Case("payments", {}, "GET", "payments.view"),
+        Case("payments", {}, "GET", "payments.view", query={"state": "paid", "provider": "sandbox"}),
+        Case("payment_notice_handled", {"notice_id": notice.pk}, "POST", "payments.view"),
     ]
 
 
@@ -137,6 +190,27 @@ def notification_cases(s: Shop) -> list[Case]:
         ),
         Case("notification_reminders", {"offering_id": s.course.pk}, "POST", "catalog.change", data={"hours": "5"}),
         Case("notification_resend", {"item_id": item.pk}, "POST", "catalog.change"),
+    ]
+
+
+def assistant_cases(s: Shop) -> list[Case]:
+    """The 客服 inbox (a hand-off of the shop's customer) and the FAQ editor (one answer of the shop's own)."""
+    from yuyue.assistant.models import Conversation, ConversationStatus, FaqEntry
+
+    conversation = Conversation.objects.create(user=s.customer, merchant=s.merchant, status=ConversationStatus.OPEN)
+    entry = FaqEntry.objects.create(merchant=s.merchant, intent="invoice", question="发票", answer="前台开票")
+    ticket = {"conversation_id": conversation.pk}
+    faq = {"intent": "invoice", "language": "zh", "kind": "", "question": "q", "answer": "a", "order": "0"}
+    return [
+        Case("assistant_inbox", {}, "GET", "customers.view"),
+        Case("assistant_conversation", ticket, "GET", "customers.view"),
+        Case("assistant_reply", ticket, "POST", "customers.change", data={"text": "您好"}),
+        Case("assistant_close", ticket, "POST", "customers.change"),
+        Case("assistant_faq", {}, "GET", "catalog.change"),
+        Case("assistant_faq_new", {}, "GET", "catalog.change"),
+        Case("assistant_faq_new", {}, "POST", "catalog.change", data=faq),
+        Case("assistant_faq_edit", {"entry_id": entry.pk}, "GET", "catalog.change"),
+        Case("assistant_faq_edit", {"entry_id": entry.pk}, "POST", "catalog.change", data=faq),
     ]
 
 
@@ -234,6 +308,9 @@ def fingerprint(s: Shop) -> dict[str, list[dict[str, Any]]]:
         CustomerNote: models.Q(merchant=m),
         AuditEntry: models.Q(merchant=m),
         Staff: models.Q(merchant=m),
+        CardProduct: models.Q(merchant=m),
+        Card: models.Q(merchant=m),
+        PointsBalance: models.Q(merchant=m),
     }
     return {
         model.__name__: sorted((repr(sorted(row.items())) for row in model.objects.filter(q).values()), key=str)
@@ -410,6 +487,7 @@ def test_merchant_api_never_shows_or_touches_another_merchants_bookings(shop_a, 
         f"/bookings?q={shop_b.booking.code}",
         "/bookings/export.xlsx",
         f"/bookings/export.csv?branch={shop_b.branch.pk}",
+        "/stats",
     ):
         response = api(client, token, "GET", path)
         assert response.status_code == 200, path
@@ -434,6 +512,7 @@ def test_merchant_api_never_shows_or_touches_another_merchants_bookings(shop_a, 
         ("GET", "/bookings/export.xlsx", "bookings.export"),
         ("GET", "/bookings/export.csv", "bookings.export"),
         ("POST", "/checkins", "checkin"),
+        ("GET", "/stats", "stats.view"),
     ],
 )
 def test_merchant_api_refuses_roles_without_the_permission(shop_a, client, method, path, permission):

@@ -33,8 +33,10 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Avg, F
+from django.db.models import Avg, F, Q
 from django.db.models.lookups import LessThanOrEqual
+from django.dispatch import Signal
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from yuyue.accounts import services as accounts
@@ -42,17 +44,20 @@ from yuyue.accounts.models import Ban, EndUser, Person
 from yuyue.booking.models import (
     ACTIVE_STATUSES,
     Actor,
+    AttendanceCheck,
     Attendee,
     Booking,
     BookingEvent,
     Claim,
     IdempotencyKey,
+    PaidBy,
     ResourceClaim,
     Review,
     Status,
     WaitlistEntry,
     WaitlistStatus,
 )
+from yuyue.catalog.kinds import KINDS
 from yuyue.catalog.models import Offering, Resource
 from yuyue.catalog.policy import FormField, Policy
 from yuyue.core import ids, personal, timeutil
@@ -73,12 +78,18 @@ FLOW: dict[str, frozenset[str]] = {
     Status.CONFIRMED: frozenset({Status.CHECKED_IN, Status.NO_SHOW, Status.CANCELLED}),
     Status.CHECKED_IN: frozenset({Status.COMPLETED}),
     Status.CANCELLED: frozenset({Status.REFUNDED}),
-    Status.EXPIRED: frozenset({Status.REFUNDED}),
+    # expired -> confirmed: a payment that arrived after the hold ran out, only through
+    # revive_expired(), which takes the seats and claims again first.
+    Status.EXPIRED: frozenset({Status.REFUNDED, Status.CONFIRMED}),
 }
 # Reaching one of these from an active state gives the seats and claims back.
 RELEASING = frozenset({Status.REJECTED, Status.CANCELLED, Status.EXPIRED})
 CANCELLABLE = frozenset({Status.PENDING_APPROVAL, Status.PENDING_PAYMENT, Status.CONFIRMED})
 ADULT_AGE = 18
+# Sent inside the transaction of a cancellation that owes money back, with ``booking``,
+# ``refund_fen``, ``reason`` and ``now``. The payments app listens and records the refund, so the
+# engine never knows about providers; a receiver that fails rolls the cancellation back.
+refund_owed = Signal()
 
 
 # --------------------------------------------------------------------------------------------
@@ -105,14 +116,21 @@ def book(
     idempotency_key: str | None = None,
     booked_by: User | None = None,
     now: dt.datetime | None = None,
+    pay_with: str = PaidBy.MONEY,
+    card_id: int | None = None,
 ) -> Booking:
     """Book a slot for some of the user's people, or refuse with the rule that says no.
 
     With an ``idempotency_key`` the same request again returns the first booking
     (``booking.replayed`` is then True); the same key with another request is refused.
+    ``pay_with="credit"`` pays with classes of a membership card (``card_id``, else the usable
+    card that expires first) instead of money.
     """
     now = now or timeutil.now()
-    request_hash = _request_hash(slot_id, person_ids, party_size, answers)
+    if pay_with not in PaidBy.values:
+        raise DomainError("invalid", fields={"pay_with": _("Pay with money or a membership card.")})
+    card_choice = {"card": card_id or "any"} if pay_with == PaidBy.CREDIT else None
+    request_hash = _request_hash(slot_id, person_ids, party_size, answers, card_choice)
     if idempotency_key:
         replay = _replay(user, idempotency_key, request_hash)
         if replay is not None:
@@ -129,6 +147,8 @@ def book(
             request_hash=request_hash,
             booked_by=booked_by,
             now=now,
+            pay_with=pay_with,
+            card_id=card_id,
         )
     except DomainError:
         # A retry racing its own first attempt is refused (full, duplicate) only because that
@@ -150,6 +170,8 @@ def _place_booking(
     request_hash: str,
     booked_by: User | None,
     now: dt.datetime,
+    pay_with: str = PaidBy.MONEY,
+    card_id: int | None = None,
 ) -> Booking:
     """Validate what needs no lock, then take seats, claims and resources in one transaction."""
     slot = _open_slot(slot_id)
@@ -173,6 +195,17 @@ def _place_booking(
     seats = party.size if policy.seats == "party" else 1
     price = slot.effective_price_fen
     amount = price * party.size if policy.seats == "party" else price
+    card = None
+    if pay_with == PaidBy.CREDIT:
+        # One class per person, from a card that covers this offering and is valid at the start.
+        if amount == 0:
+            raise DomainError("invalid", fields={"pay_with": _("This time is free: no card needed.")})
+        from yuyue.memberships import services as memberships
+
+        card = memberships.card_for_booking(
+            user=user, offering=offering, starts_at=slot.start, credits=party.size, card_id=card_id
+        )
+        amount = 0
     status = Status.PENDING_APPROVAL if policy.requires_approval else _after_acceptance(amount, policy)
     claim_keys = _claim_keys(slot=slot, policy=policy, identities=party.identities, answers=clean_answers)
 
@@ -189,6 +222,8 @@ def _place_booking(
                 party_size=party.size,
                 seats=seats,
                 amount_fen=amount,
+                paid_by=pay_with,
+                card=card,
                 answers=clean_answers,
                 booked_by=booked_by,
                 hold_expires_at=now + dt.timedelta(minutes=policy.hold_minutes)
@@ -199,6 +234,10 @@ def _place_booking(
             for attendee in party.attendees:
                 attendee.booking = booking
             Attendee.objects.bulk_create(party.attendees)
+            if card is not None:  # the card's classes, by a conditional UPDATE, in the seat's transaction
+                memberships.take_credits(
+                    card=card, booking=booking, credits=party.size, starts_at=slot.start, now=now, by=booked_by
+                )
             _take_claims(booking, claim_keys)
             _claim_resources(slot)
             _record(booking, "book", "", status, by=booked_by or user, now=now)
@@ -225,8 +264,13 @@ class _ConcurrentReplay(Exception):
     """The same Idempotency-Key committed first in another request."""
 
 
-def _request_hash(slot_id: int, person_ids: Sequence[int], party_size: int | None, answers: Any) -> str:
-    body = json.dumps([slot_id, sorted(person_ids), party_size, answers or {}], sort_keys=True, default=str)
+def _request_hash(
+    slot_id: int, person_ids: Sequence[int], party_size: int | None, answers: Any, payment: Any = None
+) -> str:
+    parts = [slot_id, sorted(person_ids), party_size, answers or {}]
+    if payment is not None:  # only card payments add a part, so money bookings hash as they always did
+        parts.append(payment)
+    body = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -420,6 +464,15 @@ def _claim_keys(*, slot: Slot, policy: Policy, identities: list[str], answers: d
     return keys
 
 
+def daily_limit_prefix(slot: Slot) -> str | None:
+    """The claim-key prefix that counts bookings on the slot's day in its limit scope (``day:<scope>:<date>:``),
+    followed in each key by an identity and an ordinal; None when the offering has no daily limit.
+    Lets readers (recommendations) see whether someone's limit there is used, without a second copy of the rule.
+    """
+    keys = _claim_keys(slot=slot, policy=slot.offering.policy, identities=[""], answers={})
+    return next((k.key for k in keys if k.key.startswith("day:")), None)
+
+
 @dataclass(frozen=True)
 class _Key:
     """A claim to take. With ``limit`` > 1 the key gets an ordinal (#0, #1, …) and any free one will do."""
@@ -521,12 +574,16 @@ def _transition(
     changes: dict[str, Any] | None = None,
     refusal: DomainError | None = None,
     data: dict[str, Any] | None = None,
+    from_states: Iterable[str] | None = None,
 ) -> Booking:
     """Move a booking to ``to`` if FLOW allows it from its current state, in one transaction.
 
     The UPDATE is conditional on the status, so two concurrent transitions cannot both win.
+    ``from_states`` narrows the predecessors FLOW allows (an edge only one function may take).
     """
     allowed_from = [state for state, targets in FLOW.items() if to in targets]
+    if from_states is not None:
+        allowed_from = [state for state in allowed_from if state in set(from_states)]
 
     def move() -> Booking:
         with transaction.atomic():
@@ -598,6 +655,7 @@ class CancelPreview:
     refund_fen: int
     points_penalty: int
     reason: str
+    credit_back: bool = False  # a booking paid with a membership card gets its classes back
 
 
 def cancel_preview(*, booking: Booking, now: dt.datetime | None = None) -> CancelPreview:
@@ -611,6 +669,10 @@ def cancel_preview(*, booking: Booking, now: dt.datetime | None = None) -> Cance
     paid = booking.paid_fen  # paid at the venue: nothing to refund online
     deadline = booking.slot.start - dt.timedelta(hours=policy.cancel_deadline_hours)
     if now < deadline:
+        if booking.card_id is not None:
+            return CancelPreview(
+                True, paid, 0, str(_("Free cancellation: the class goes back to your card.")), credit_back=True
+            )
         return CancelPreview(True, paid, 0, str(_("Free cancellation.")))
     refund = paid * policy.late_cancel_refund_percent // 100
     hours = f"{policy.cancel_deadline_hours:g}"
@@ -621,16 +683,20 @@ def cancel_preview(*, booking: Booking, now: dt.datetime | None = None) -> Cance
         str(
             _("Less than %(hours)s hours before the start: %(points)d points are deducted.")
             % {"hours": hours, "points": policy.late_cancel_points}
-        ),
+        )
+        + (str(_(" The class used from your card is not given back.")) if booking.card_id is not None else ""),
     )
 
 
 def cancel(*, booking: Booking, by: By, reason: str = "", now: dt.datetime | None = None) -> Booking:
     """Cancel and give the seats back (to the waitlist first). Late cancels by the user cost points."""
     now = now or timeutil.now()
+    booking.refresh_from_db()  # what it costs depends on what was paid: the caller's copy may be old
     preview = cancel_preview(booking=booking, now=now)
     if not preview.allowed:
         raise DomainError("too_late", preview.reason)
+
+    seen = booking.status  # the preview was worked out for this state (e.g. unpaid): refuse if it changed
 
     def work() -> Booking:
         with transaction.atomic():
@@ -642,7 +708,12 @@ def cancel(*, booking: Booking, by: By, reason: str = "", now: dt.datetime | Non
                 now=now,
                 reason=reason,
                 changes={"cancelled_at": now, "cancel_reason": reason[:200]},
+                data={"refund_fen": preview.refund_fen} if preview.refund_fen else None,
+                from_states=[seen],
+                refusal=DomainError("not_allowed", _("This booking has changed meanwhile; please look again.")),
             )
+            if preview.refund_fen:
+                refund_owed.send(sender=Booking, booking=booking, refund_fen=preview.refund_fen, reason=reason, now=now)
             if preview.points_penalty and isinstance(by, EndUser):
                 accounts.change_points(
                     user=booking.user,
@@ -650,8 +721,11 @@ def cancel(*, booking: Booking, by: By, reason: str = "", now: dt.datetime | Non
                     reason=str(_("Late cancellation of %(code)s") % {"code": booking.code}),
                     merchant=booking.merchant,
                     booking_id=booking.pk,
+                    may_go_negative=booking.offering.policy.points_may_go_negative,
                     at=now,
                 )
+            if preview.credit_back or not isinstance(by, EndUser):  # late by the customer: the class is used
+                _return_credits(booking, reason or str(_("cancelled")), now=now, by=by)
         return booking
 
     return _with_retries(work)
@@ -673,7 +747,24 @@ def approve(*, booking: Booking, staff: User, now: dt.datetime | None = None) ->
 
 
 def reject(*, booking: Booking, staff: User, reason: str, now: dt.datetime | None = None) -> Booking:
-    return _transition(booking, Status.REJECTED, action="reject", by=staff, now=now or timeutil.now(), reason=reason)
+    moment = now or timeutil.now()
+
+    def work() -> Booking:
+        with transaction.atomic():
+            _transition(booking, Status.REJECTED, action="reject", by=staff, now=moment, reason=reason)
+            _return_credits(booking, reason or str(_("rejected")), now=moment, by=staff)
+        return booking
+
+    return _with_retries(work)
+
+
+def _return_credits(booking: Booking, reason: str, *, now: dt.datetime, by: By) -> None:
+    """A booking paid with a membership card gets its classes back (in the caller's transaction)."""
+    if booking.card_id is None:
+        return
+    from yuyue.memberships import services as memberships
+
+    memberships.return_credits(booking=booking, reason=reason, now=now, by=by if isinstance(by, User) else None)
 
 
 def expire_hold(*, booking: Booking, now: dt.datetime | None = None) -> Booking:
@@ -704,6 +795,53 @@ def confirm(*, booking: Booking, by: By = None, now: dt.datetime | None = None, 
         now=now or timeutil.now(),
         reason=reason,
         changes={"hold_expires_at": None, "paid_fen": booking.amount_fen},
+        from_states=[Status.PENDING_APPROVAL, Status.PENDING_PAYMENT],
+    )
+
+
+def revive_expired(*, booking: Booking, by: By = None, now: dt.datetime | None = None, reason: str = "") -> Booking:
+    """A payment arrived after the hold expired: take the seats and claims again and confirm.
+
+    Seats come back only through the same conditional UPDATE as a new booking, so a seat someone
+    else took meanwhile refuses (``slot_full``, ``duplicate``, ``conflict``) and nothing changes:
+    the caller then refunds the payment. One transition, expired -> confirmed, recorded as a
+    confirmation (``data.revived``), so messages and webhooks treat it as one.
+    """
+    now = now or timeutil.now()
+    slot = Slot.objects.select_related("offering").get(pk=booking.slot_id)
+    policy = slot.offering.policy
+    keys = _claim_keys(slot=slot, policy=policy, identities=_booking_identities(booking), answers=booking.answers)
+
+    def work() -> Booking:
+        with transaction.atomic():
+            if not Booking.objects.select_for_update().filter(pk=booking.pk, status=Status.EXPIRED).exists():
+                raise DomainError("not_allowed")
+            list(Slot.objects.select_for_update().filter(pk=slot.pk).values_list("pk"))
+            _take_seats(slot, booking.seats)
+            _take_claims(booking, keys)
+            _claim_resources(slot)
+            return _transition(
+                booking,
+                Status.CONFIRMED,
+                action="confirm",
+                by=by,
+                now=now,
+                reason=reason,
+                changes={"hold_expires_at": None, "paid_fen": booking.amount_fen},
+                from_states=[Status.EXPIRED],
+                data={"revived": True},
+            )
+
+    return _with_retries(work)
+
+
+def mark_refunded(*, booking: Booking, refund_fen: int, now: dt.datetime | None = None) -> Booking:
+    """The money owed back on a cancelled or expired booking has reached the customer.
+
+    ``cancelled`` means "cancelled, refund (if any) under way"; ``refunded`` means it arrived.
+    """
+    return _transition(
+        booking, Status.REFUNDED, action="refund", by=None, now=now or timeutil.now(), data={"refund_fen": refund_fen}
     )
 
 
@@ -731,6 +869,8 @@ def reschedule(*, booking: Booking, slot_id: int, by: By, now: dt.datetime | Non
         raise DomainError("invalid", fields={"slot_id": _("Please choose another time of the same offering.")})
     if new_slot.effective_price_fen != booking.slot.effective_price_fen:
         raise DomainError("invalid", fields={"slot_id": _("That time has a different price; cancel and book again.")})
+    if booking.card is not None and booking.card.expires_at <= new_slot.start:
+        raise DomainError("invalid", fields={"slot_id": _("Your membership card expires before that time.")})
     _check_window(new_slot, policy, now)
     _check_resource_seats(new_slot, booking.party_size)
     keys = _claim_keys(slot=new_slot, policy=policy, identities=_booking_identities(booking), answers=booking.answers)
@@ -1015,7 +1155,18 @@ def mark_no_show(*, booking: Booking, staff: User | None, now: dt.datetime | Non
         raise DomainError("not_allowed", _("The booking has not started yet."))
     with transaction.atomic():
         _transition(booking, Status.NO_SHOW, action="no_show", by=staff, now=now)
-        rule = booking.offering.policy.no_show_ban
+        policy = booking.offering.policy
+        if policy.no_show_points:
+            accounts.change_points(
+                user=booking.user,
+                merchant=booking.merchant,
+                delta=-policy.no_show_points,
+                reason=str(_("No-show at %(offering)s") % {"offering": booking.offering.title}),
+                booking_id=booking.pk,
+                may_go_negative=policy.points_may_go_negative,
+                at=now,
+            )
+        rule = policy.no_show_ban
         if rule is not None:
             since = now - dt.timedelta(days=rule.window_days)
             count = Booking.objects.filter(
@@ -1038,16 +1189,39 @@ def mark_no_show(*, booking: Booking, staff: User | None, now: dt.datetime | Non
 
 
 def complete_finished(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
-    """Checked-in bookings whose time is over become completed (run periodically)."""
+    """Checked-in bookings whose time is over become completed (run periodically), earning the
+    policy's completion points in the same transaction."""
     now = now or timeutil.now()
     done = 0
-    for booking in Booking.objects.filter(status=Status.CHECKED_IN, slot__end__lte=now)[:limit]:
+    finished = Booking.objects.filter(status=Status.CHECKED_IN, slot__end__lte=now).select_related(
+        "offering", "user", "merchant"
+    )
+    for booking in finished[:limit]:
         try:
-            _transition(booking, Status.COMPLETED, action="complete", by=None, now=now)
+            _complete(booking, now)
             done += 1
         except DomainError:
             continue  # changed meanwhile
     return done
+
+
+def _complete(booking: Booking, now: dt.datetime) -> Booking:
+    def work() -> Booking:
+        with transaction.atomic():
+            _transition(booking, Status.COMPLETED, action="complete", by=None, now=now)
+            points = booking.offering.policy.completion_points
+            if points:
+                accounts.change_points(
+                    user=booking.user,
+                    merchant=booking.merchant,
+                    delta=points,
+                    reason=str(_("Completed %(offering)s") % {"offering": booking.offering.title}),
+                    booking_id=booking.pk,
+                    at=now,
+                )
+        return booking
+
+    return _with_retries(work)
 
 
 def add_review(
@@ -1196,6 +1370,9 @@ def cancel_for_closure(*, slot_id: int, by: User | None, reason: str, now: dt.da
                 except DomainError:
                     continue  # changed by its owner a moment ago
                 refunds[booking.pk] = refund
+                if refund:
+                    refund_owed.send(sender=Booking, booking=booking, refund_fen=refund, reason=reason, now=now)
+                _return_credits(booking, reason, now=now, by=by)  # paid with a card: its classes go back
                 cancelled.append(booking)
                 # Notification hook: when the notification service exists, write its outbox row
                 # ("cancelled by the merchant: <reason>, full refund") here, in this transaction,
@@ -1206,5 +1383,69 @@ def cancel_for_closure(*, slot_id: int, by: User | None, reason: str, now: dt.da
                 )
             )
             return SlotClosure(slot_id=slot_id, cancelled=cancelled, untouched=untouched, refunds=refunds)
+
+    return _with_retries(work)
+
+
+# --------------------------------------------------------------------------------------------
+# Minimum attendance: a class with too few people is cancelled at its check time
+# --------------------------------------------------------------------------------------------
+
+
+def min_attendance_reason() -> str:
+    """The reason customers are told, in the site's language (it is stored with the cancellation)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return str(_("Not enough people booked: the class is cancelled"))
+
+
+def check_min_attendance(*, now: dt.datetime | None = None) -> int:
+    """Cancel every slot that has fewer seats booked than its policy's ``min_attendance`` once its
+    check time (``min_attendance_check_hours`` before the start) has come; returns the slots cancelled.
+
+    Each slot is checked once: an ``AttendanceCheck`` row (unique per slot) is written in the
+    transaction of the check, so running the job twice, or on two workers, changes nothing more.
+    Cancelling goes through ``cancel_for_closure``: everyone gets back what they paid online (the
+    payments app listens) or the classes of their card, and the closure notification says why.
+    """
+    now = now or timeutil.now()
+    kinds_on = [code for code, kind in KINDS.items() if kind.policy.min_attendance]
+    candidates = Offering.objects.filter(Q(kind__in=kinds_on) | Q(policy_overrides__has_key="min_attendance"))
+    cancelled = 0
+    for offering in candidates:
+        policy = offering.policy
+        if not policy.min_attendance:
+            continue
+        due = Slot.objects.filter(
+            offering=offering,
+            status=SlotStatus.OPEN,
+            start__gt=now,
+            start__lte=now + dt.timedelta(hours=policy.min_attendance_check_hours),
+            attendance_check__isnull=True,
+        ).values_list("pk", flat=True)
+        for slot_id in list(due):
+            if _check_attendance(slot_id, policy.min_attendance, now):
+                cancelled += 1
+    return cancelled
+
+
+def _check_attendance(slot_id: int, minimum: int, now: dt.datetime) -> bool:
+    """Check one slot once; True if it was cancelled. Seats held count (a hold awaiting payment too);
+    a booking that races the check is cancelled and refunded with the others."""
+
+    def work() -> bool:
+        with transaction.atomic():
+            seats = Slot.objects.values_list("reserved", flat=True).get(pk=slot_id)
+            try:
+                with transaction.atomic():
+                    check = AttendanceCheck.objects.create(
+                        slot_id=slot_id, checked_at=now, seats_booked=seats, minimum=minimum
+                    )
+            except IntegrityError:
+                return False  # checked a moment ago by another worker
+            if seats >= minimum:
+                return False
+            cancel_for_closure(slot_id=slot_id, by=None, reason=min_attendance_reason(), now=now)
+            AttendanceCheck.objects.filter(pk=check.pk).update(cancelled=True)
+            return True
 
     return _with_retries(work)

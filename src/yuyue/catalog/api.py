@@ -266,4 +266,10 @@ def list_slots(request: HttpRequest, offering_id: DbId, filters: Query[SlotFilte
         raise DomainError("invalid", fields={"date_to": _("The last day comes before the first.")})
     if (date_to - date_from).days >= MAX_SLOT_DAYS:
         raise DomainError("invalid", fields={"date_to": _("At most %(days)d days at once.") % {"days": MAX_SLOT_DAYS}})
-    return [slot_out(s) for s in slots_for(offering_id=offering.pk, date_from=date_from, date_to=date_to)]
+    from yuyue.payments.services import expire_slot_holds
+
+    slots = list(slots_for(offering_id=offering.pk, date_from=date_from, date_to=date_to))
+    # Unpaid holds that ran out give their seats back before the seats are counted (one indexed query).
+    if expire_slot_holds([s.pk for s in slots]):
+        slots = list(slots_for(offering_id=offering.pk, date_from=date_from, date_to=date_to))
+    return [slot_out(s) for s in slots]

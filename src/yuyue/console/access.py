@@ -36,14 +36,18 @@ PERMISSIONS = (
     "checkin",
     "customers.view",
     "customers.change",
+    "memberships.change",  # issue membership cards, adjust points, edit card products (owner, manager)
     "reviews.change",
     "schedules.view",
     "schedules.change",
     "catalog.view",
     "catalog.change",
     "audit.view",
+    "stats.view",  # the statistics dashboard, within the desk's scope (a coach: their own classes)
+    "stats.revenue",  # money on it: booked value, paid, refunds (owner and manager)
+    "payments.view",  # payments, refunds, flagged provider notifications (owner and manager)
 )
-_RESOURCE_ROLE = frozenset({"bookings.view", "schedules.view", "checkin"})
+_RESOURCE_ROLE = frozenset({"bookings.view", "schedules.view", "checkin", "stats.view"})
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.OWNER: frozenset(PERMISSIONS),
     Role.MANAGER: frozenset(PERMISSIONS) - {"audit.view"},
@@ -57,6 +61,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "customers.change",
             "schedules.view",
             "catalog.view",
+            "stats.view",
         }
     ),
     Role.COACH: _RESOURCE_ROLE,
@@ -105,6 +110,11 @@ def desk_for(staff: Staff) -> Desk:
         branch_ids=branch_ids or None,
         resource_id=staff.resource_id,
     )
+
+
+def desk_of(request: HttpRequest) -> Desk:
+    """The desk ``console_view`` put on the request."""
+    return request.desk  # type: ignore[attr-defined,no-any-return]
 
 
 def active_staff(user: User) -> QuerySet[Staff]:

@@ -54,7 +54,8 @@ class StaffToken(HttpBearer):
         return desk
 
 
-def _desk(request: HttpRequest, permission: str) -> Desk:
+def staff_desk(request: HttpRequest, permission: str) -> Desk:
+    """The desk of the staff token, refusing (403) a role without ``permission``."""
     desk: Desk = request.auth  # type: ignore[attr-defined]
     if not desk.can(permission):
         raise DomainError("forbidden")
@@ -179,7 +180,7 @@ def list_bookings(
     offset: int = 0,
 ) -> dict[str, Any]:
     """Newest first; ``limit`` (at most 200) and ``offset`` page through ``count`` rows."""
-    desk = _desk(request, "bookings.view")
+    desk = staff_desk(request, "bookings.view")
     qs = _filtered(request, desk)
     limit = max(1, min(limit, MAX_LIMIT))
     offset = min(max(0, offset), selectors.MAX_ID // 2)
@@ -190,7 +191,7 @@ def list_bookings(
 @router.get("/bookings/export.xlsx", auth=StaffToken(), summary=str(_("Export the filtered bookings (.xlsx)")))
 def export_xlsx(request: HttpRequest) -> HttpResponseBase:
     """Same filters as ``GET /merchant/bookings``."""
-    desk = _desk(request, "bookings.export")
+    desk = staff_desk(request, "bookings.export")
     return FileResponse(
         exports.xlsx_file(desk, _filtered(request, desk, export="xlsx")),
         as_attachment=True,
@@ -202,7 +203,7 @@ def export_xlsx(request: HttpRequest) -> HttpResponseBase:
 @router.get("/bookings/export.csv", auth=StaffToken(), summary=str(_("Export the filtered bookings (CSV)")))
 def export_csv(request: HttpRequest) -> HttpResponseBase:
     """UTF-8 with a byte order mark, so Excel shows the Chinese correctly."""
-    desk = _desk(request, "bookings.export")
+    desk = staff_desk(request, "bookings.export")
     response = StreamingHttpResponse(
         exports.csv_chunks(desk, _filtered(request, desk, export="csv")), content_type="text/csv; charset=utf-8"
     )
@@ -218,7 +219,7 @@ def export_csv(request: HttpRequest) -> HttpResponseBase:
 )
 def checkin(request: HttpRequest, body: CheckinIn) -> dict[str, Any]:
     """Admits once; a second scan is 409 ``duplicate`` with ``checked_in_at`` of the first."""
-    desk = _desk(request, "checkin")
+    desk = staff_desk(request, "checkin")
     booking = services.check_in(desk=desk, ip=client_ip(request), text=body.voucher)
     booking = selectors.booking_list_rows(Booking.objects.filter(pk=booking.pk)).get()
     return booking_out(booking, desk)

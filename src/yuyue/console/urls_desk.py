@@ -33,4 +33,8 @@ urlpatterns = [
     path("", include("yuyue.console.views_webhooks")),
     path("", include("yuyue.console.views_ledger")),
     path("", include("yuyue.console.views_notify")),
+    path("", include("yuyue.assistant.console")),
+    path("", include("yuyue.memberships.console_views")),
+    path("", include("yuyue.console.views_stats")),
+    path("", include("yuyue.payments.console_urls")),
 ]

@@ -24,16 +24,12 @@ from yuyue.booking import services as engine
 from yuyue.booking.models import Booking, Status
 from yuyue.catalog.models import Offering
 from yuyue.console import exports, selectors, services
-from yuyue.console.access import Desk, client_ip, console_view, get_scoped_or_404, scope_offerings, scope_slots
+from yuyue.console.access import client_ip, console_view, desk_of, get_scoped_or_404, scope_offerings, scope_slots
 from yuyue.console.models import AuditEntry, CustomerNote
 from yuyue.core import personal, timeutil
 from yuyue.core.errors import DomainError
 from yuyue.scheduling.models import Slot, SlotStatus
 from yuyue.tenants.models import Staff
-
-
-def _desk(request: HttpRequest) -> Desk:
-    return request.desk  # type: ignore[attr-defined,no-any-return]
 
 
 def _refusal(request: HttpRequest, exc: DomainError) -> None:
@@ -58,7 +54,7 @@ def _act(request: HttpRequest, work: Callable[[], Any], done: str, back: str) ->
 @console_view("bookings.view")
 @require_GET
 def bookings(request: HttpRequest) -> HttpResponse:
-    desk = _desk(request)
+    desk = desk_of(request)
     error: DomainError | None = None
     try:
         flt = selectors.BookingFilter.parse(request.GET)
@@ -102,14 +98,14 @@ def _quick_days() -> list[tuple[str, str]]:
 
 def _booking(request: HttpRequest, code: str) -> Booking:
     return get_scoped_or_404(
-        _desk(request), Booking.objects.select_related("offering", "offering__branch", "slot", "user"), code=code
+        desk_of(request), Booking.objects.select_related("offering", "offering__branch", "slot", "user"), code=code
     )
 
 
 @console_view("bookings.view")
 @require_GET
 def booking_detail(request: HttpRequest, code: str) -> HttpResponse:
-    desk = _desk(request)
+    desk = desk_of(request)
     booking = _booking(request, code)
     other_slots: list[Slot] = []
     if desk.can("bookings.change") and booking.status in engine.CANCELLABLE:
@@ -177,7 +173,7 @@ def booking_cancel(request: HttpRequest, code: str) -> HttpResponse:
     return _act(
         request,
         lambda: services.cancel(
-            desk=_desk(request), ip=client_ip(request), booking=booking, reason=request.POST.get("reason", "")
+            desk=desk_of(request), ip=client_ip(request), booking=booking, reason=request.POST.get("reason", "")
         ),
         _("The booking is cancelled."),
         _back_to_booking(code),
@@ -190,7 +186,7 @@ def booking_no_show(request: HttpRequest, code: str) -> HttpResponse:
     booking = _booking(request, code)
     return _act(
         request,
-        lambda: services.no_show(desk=_desk(request), ip=client_ip(request), booking=booking),
+        lambda: services.no_show(desk=desk_of(request), ip=client_ip(request), booking=booking),
         _("Marked as no-show."),
         _back_to_booking(code),
     )
@@ -206,7 +202,7 @@ def booking_move(request: HttpRequest, code: str) -> HttpResponse:
         return redirect(_back_to_booking(code))
     return _act(
         request,
-        lambda: services.move(desk=_desk(request), ip=client_ip(request), booking=booking, slot_id=int(raw)),
+        lambda: services.move(desk=desk_of(request), ip=client_ip(request), booking=booking, slot_id=int(raw)),
         _("The booking has moved to the new time."),
         _back_to_booking(code),
     )
@@ -218,7 +214,7 @@ def booking_approve(request: HttpRequest, code: str) -> HttpResponse:
     booking = _booking(request, code)
     return _act(
         request,
-        lambda: services.approve(desk=_desk(request), ip=client_ip(request), booking=booking),
+        lambda: services.approve(desk=desk_of(request), ip=client_ip(request), booking=booking),
         _("The booking is approved."),
         _back_to_booking(code),
     )
@@ -231,7 +227,7 @@ def booking_reject(request: HttpRequest, code: str) -> HttpResponse:
     return _act(
         request,
         lambda: services.reject(
-            desk=_desk(request), ip=client_ip(request), booking=booking, reason=request.POST.get("reason", "")
+            desk=desk_of(request), ip=client_ip(request), booking=booking, reason=request.POST.get("reason", "")
         ),
         _("The booking is rejected."),
         _back_to_booking(code),
@@ -245,7 +241,7 @@ PHONE_BOOKING_PEOPLE = 5  # rows for people on the phone-booking form
 @require_http_methods(["GET", "POST"])
 def booking_new(request: HttpRequest) -> HttpResponse:
     """Book for a caller: choose the offering, then the time, the caller's phone and who is coming."""
-    desk = _desk(request)
+    desk = desk_of(request)
     offerings = list(scope_offerings(desk, Offering.objects.filter(is_active=True)).order_by("title"))
     data = request.POST if request.method == "POST" else request.GET
     offering = next((o for o in offerings if str(o.pk) == data.get("offering")), None)
@@ -333,7 +329,7 @@ def bookings_export_xlsx(request: HttpRequest) -> HttpResponseBase:
     flt = _export_filter(request)
     if isinstance(flt, HttpResponse):
         return flt
-    desk = _desk(request)
+    desk = desk_of(request)
     services.note_export(desk=desk, ip=client_ip(request), kind="xlsx", filters=flt.as_params())
     response = FileResponse(
         exports.xlsx_file(desk, selectors.filter_bookings(desk, flt)),
@@ -350,7 +346,7 @@ def bookings_export_csv(request: HttpRequest) -> HttpResponseBase:
     flt = _export_filter(request)
     if isinstance(flt, HttpResponse):
         return flt
-    desk = _desk(request)
+    desk = desk_of(request)
     services.note_export(desk=desk, ip=client_ip(request), kind="csv", filters=flt.as_params())
     response = StreamingHttpResponse(
         exports.csv_chunks(desk, selectors.filter_bookings(desk, flt)), content_type="text/csv; charset=utf-8"
@@ -366,7 +362,7 @@ def bookings_export_csv(request: HttpRequest) -> HttpResponseBase:
 @require_http_methods(["GET", "POST"])
 def checkin(request: HttpRequest) -> HttpResponse:
     """Scan the voucher QR (camera) or type the booking code; admits once, says when if again."""
-    desk = _desk(request)
+    desk = desk_of(request)
     context: dict[str, Any] = {}
     status = 200
     if request.method == "POST":
@@ -392,7 +388,7 @@ def checkin(request: HttpRequest) -> HttpResponse:
 @console_view("customers.view")
 @require_GET
 def customers(request: HttpRequest) -> HttpResponse:
-    desk = _desk(request)
+    desk = desk_of(request)
     q = request.GET.get("q", "")
     paginator = Paginator(selectors.customers(desk, q), settings.CONSOLE_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
@@ -407,7 +403,7 @@ def _customer(request: HttpRequest, user_id: int) -> Any:
     if user_id > selectors.MAX_ID:
         raise Http404
 
-    user = selectors.customer_or_none(_desk(request), user_id)
+    user = selectors.customer_or_none(desk_of(request), user_id)
     if user is None:
         raise Http404
     return user
@@ -416,7 +412,7 @@ def _customer(request: HttpRequest, user_id: int) -> Any:
 @console_view("customers.view")
 @require_GET
 def customer_detail(request: HttpRequest, user_id: int) -> HttpResponse:
-    desk = _desk(request)
+    desk = desk_of(request)
     user = _customer(request, user_id)
     history = selectors.booking_list_rows(selectors.filter_bookings(desk, selectors.BookingFilter()).filter(user=user))[
         :100
@@ -449,7 +445,7 @@ def customer_note(request: HttpRequest, user_id: int) -> HttpResponse:
     return _act(
         request,
         lambda: services.add_note(
-            desk=_desk(request), ip=client_ip(request), user=user, text=request.POST.get("text", "")
+            desk=desk_of(request), ip=client_ip(request), user=user, text=request.POST.get("text", "")
         ),
         _("Note saved."),
         _back_to_customer(user_id),
@@ -469,7 +465,7 @@ def customer_ban(request: HttpRequest, user_id: int) -> HttpResponse:
             raise DomainError("invalid", fields={"until": _("Please enter a date like 2025-05-01.")}) from None
         until = timeutil.local_datetime(day + dt.timedelta(days=1), dt.time.min)  # through the whole day
         return services.ban(
-            desk=_desk(request), ip=client_ip(request), user=user, until=until, reason=request.POST.get("reason", "")
+            desk=desk_of(request), ip=client_ip(request), user=user, until=until, reason=request.POST.get("reason", "")
         )
 
     return _act(request, work, _("The customer is banned."), _back_to_customer(user_id))
@@ -481,13 +477,13 @@ def customer_lift_ban(request: HttpRequest, user_id: int, ban_id: int) -> HttpRe
     user = _customer(request, user_id)
     if (
         ban_id > selectors.MAX_ID
-        or not Ban.objects.filter(pk=ban_id, user=user, merchant=_desk(request).merchant).exists()
+        or not Ban.objects.filter(pk=ban_id, user=user, merchant=desk_of(request).merchant).exists()
     ):
         raise Http404
     return _act(
         request,
         lambda: services.lift_ban(
-            desk=_desk(request), ip=client_ip(request), ban_id=ban_id, reason=request.POST.get("reason", "")
+            desk=desk_of(request), ip=client_ip(request), ban_id=ban_id, reason=request.POST.get("reason", "")
         ),
         _("The ban is lifted."),
         _back_to_customer(user_id),
@@ -500,7 +496,7 @@ def customer_lift_ban(request: HttpRequest, user_id: int, ban_id: int) -> HttpRe
 @console_view("reviews.change")
 @require_GET
 def reviews(request: HttpRequest) -> HttpResponse:
-    desk = _desk(request)
+    desk = desk_of(request)
     hidden = request.GET.get("hidden", "")
     paginator = Paginator(selectors.reviews(desk, hidden), settings.CONSOLE_PAGE_SIZE)
     return render(
@@ -511,7 +507,7 @@ def reviews(request: HttpRequest) -> HttpResponse:
 @console_view("reviews.change")
 @require_POST
 def review_visibility(request: HttpRequest, review_id: int) -> HttpResponse:
-    desk = _desk(request)
+    desk = desk_of(request)
     review = selectors.reviews(desk).filter(pk=review_id).first() if review_id <= selectors.MAX_ID else None
     if review is None:
         raise Http404
@@ -530,7 +526,7 @@ def review_visibility(request: HttpRequest, review_id: int) -> HttpResponse:
 @console_view("audit.view")
 @require_GET
 def audit_log(request: HttpRequest) -> HttpResponse:
-    desk = _desk(request)
+    desk = desk_of(request)
     error = None
     try:
         entries = selectors.audit_entries(desk, request.GET)

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from yuyue.catalog.models import Offering
-from yuyue.console.access import Desk, audit, console_view, scope_offerings
+from yuyue.console.access import audit, console_view, desk_of, scope_offerings
 from yuyue.core.errors import DomainError
 from yuyue.notify import outbox, services
 from yuyue.notify.events import reminder_hours
@@ -25,14 +25,10 @@ from yuyue.notify.templates import DEFAULTS
 PERMISSION = "catalog.change"
 
 
-def _desk(request: HttpRequest) -> Desk:
-    return request.desk  # type: ignore[attr-defined,no-any-return]
-
-
 @console_view(PERMISSION)
 @require_GET
 def notifications(request: HttpRequest) -> HttpResponse:
-    desk = _desk(request)
+    desk = desk_of(request)
     status = request.GET.get("status", "")
     if status not in OutboxStatus.values:
         status = ""
@@ -59,7 +55,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
 @console_view(PERMISSION)
 @require_POST
 def template_save(request: HttpRequest) -> HttpResponse:
-    desk = _desk(request)
+    desk = desk_of(request)
     event = request.POST.get("event", "")
     if event not in DEFAULTS:
         raise Http404
@@ -88,7 +84,7 @@ def template_save(request: HttpRequest) -> HttpResponse:
 @console_view(PERMISSION)
 @require_POST
 def reminders_save(request: HttpRequest, offering_id: int) -> HttpResponse:
-    desk = _desk(request)
+    desk = desk_of(request)
     offering = scope_offerings(desk, Offering.objects.filter(merchant=desk.merchant, pk=offering_id)).first()
     if offering is None:
         raise Http404
@@ -105,7 +101,7 @@ def reminders_save(request: HttpRequest, offering_id: int) -> HttpResponse:
 @console_view(PERMISSION)
 @require_POST
 def delivery_resend(request: HttpRequest, item_id: int) -> HttpResponse:
-    desk = _desk(request)
+    desk = desk_of(request)
     if outbox.redeliver(item_id, merchant_id=desk.merchant.pk):
         audit(request, "notify.resend", None, item=item_id)
         messages.success(request, _("It will be sent again shortly."))

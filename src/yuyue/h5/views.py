@@ -27,10 +27,14 @@ from yuyue.core.errors import DomainError
 from yuyue.h5 import selectors
 from yuyue.h5.auth import current_user, is_htmx, safe_next, sign_in, sign_out, user_required
 from yuyue.h5.presenters import form_errors, policy_lines
+from yuyue.insights import services as insights
+from yuyue.memberships import services as memberships
+from yuyue.payments import services as payments
 from yuyue.scheduling.models import Slot
 
 ELDER_COOKIE = "yuyue_elder"
 STRIP_DAYS = 14
+RECOMMENDED = 4  # "为你推荐" cards on the home and booking pages
 # Resource types shown as "who serves you" on the offering page, with their rating.
 SERVING_TYPES = {ResourceType.COACH, ResourceType.DOCTOR, ResourceType.DRIVER}
 VOUCHER_STATUSES = {Status.CONFIRMED, Status.CHECKED_IN, Status.COMPLETED}
@@ -73,6 +77,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "merchants": selectors.merchants_with_branches(),
         "offerings": offerings,
         "searching": searching,
+        "recommendations": insights.recommend(user=me, limit=RECOMMENDED) if not searching else [],
     }
     if is_htmx(request) and request.headers.get("HX-Target") == "results":
         return _page(request, "h5/partials/results.html", context)
@@ -114,7 +119,11 @@ def _day_picker(offering: Offering, day: dt.date | None, *, mode: str = "book", 
     day = min(max(day, today), today + dt.timedelta(days=STRIP_DAYS - 1))
     now = timeutil.now()
     slots = []
-    for slot in selectors.day_slots(offering, day):
+    day_slots = list(selectors.day_slots(offering, day))
+    # Unpaid holds that ran out give their seats back before the seats are shown (one indexed query).
+    if payments.expire_slot_holds([s.pk for s in day_slots], now=now):
+        day_slots = list(selectors.day_slots(offering, day))
+    for slot in day_slots:
         slot.offering = offering  # already loaded: saves a query per slot
         state, note = _slot_state(slot, now)
         if booking is not None and slot.pk == booking.slot_id:
@@ -243,6 +252,7 @@ def book_page(request: HttpRequest, user: EndUser, slot_id: int) -> HttpResponse
                     return HttpResponseRedirect(reverse("h5:my_bookings"))
                 # The same per-account limit as the API's booking endpoint: one counter, both doors.
                 ratelimit.hit("booking", f"user:{user.pk}", settings.RATE_BOOKING_USER)
+                card = request.POST.get("pay_with", "money")  # "money" or the id of a membership card
                 booking = engine.book(
                     user=user,
                     slot_id=slot.pk,
@@ -250,6 +260,8 @@ def book_page(request: HttpRequest, user: EndUser, slot_id: int) -> HttpResponse
                     party_size=size,
                     answers=answers,
                     idempotency_key=request.POST.get("form_key") or None,
+                    pay_with="credit" if card.isdigit() else "money",
+                    card_id=int(card) if card.isdigit() and len(card) < 19 else None,
                 )
                 return HttpResponseRedirect(reverse("h5:booking", args=[booking.code]))
             except DomainError as exc:
@@ -294,6 +306,11 @@ def book_page(request: HttpRequest, user: EndUser, slot_id: int) -> HttpResponse
             people_error=errors.get("people", ""),
         ),
         "resources": list(slot.resources.all()),
+        # Membership cards (次卡) that can pay for this time instead of money, and the choice made.
+        "cards": memberships.usable_cards(user=user, offering=offering, starts_at=slot.start)
+        if slot.effective_price_fen
+        else [],
+        "pay_with": request.POST.get("pay_with", ""),
     }
     return _page(request, "h5/book.html", context, status=422 if errors or general or person_errors else 200)
 
@@ -454,6 +471,7 @@ def booking_page(request: HttpRequest, user: EndUser, code: str) -> HttpResponse
         "can_review": status in {Status.CHECKED_IN, Status.COMPLETED} and not selectors.has_review(booking),
         "review": getattr(booking, "review", None) if status in {Status.CHECKED_IN, Status.COMPLETED} else None,
         "in_calendar": status in engine.CANCELLABLE or status == Status.CHECKED_IN,
+        "recommendations": insights.recommend(user=user, limit=RECOMMENDED),
     }
     return _page(request, "h5/booking.html", context)
 
