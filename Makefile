@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
-MYPY_PATHS := src/yuyue/core $(wildcard src/yuyue/*/services.py) src/yuyue/catalog/policy.py src/yuyue/catalog/kinds.py
+MYPY_PATHS := src/yuyue/core $(wildcard src/yuyue/*/services.py) src/yuyue/catalog/policy.py src/yuyue/catalog/kinds.py \
+  src/yuyue/payments/providers src/yuyue/insights/stats.py src/yuyue/insights/recommend.py src/yuyue/assistant/classifier.py
 
 # The MySQL/MariaDB driver only builds where its client library is installed.
 EXTRAS := dev$(shell (pkg-config --exists libmariadb || pkg-config --exists mysqlclient) 2>/dev/null && echo ,mysql)

@@ -93,6 +93,19 @@ def shoot(browser: Any, base_url: str, out_dir: Path) -> list[Path]:
         save("checkin")
         page.goto("/console/customers/")
         save("customers")
+        page.goto("/console/stats/")
+        page.wait_for_selector("[data-chart=heatmap] canvas")
+        save("stats")
+        page.evaluate("document.querySelector('.stats-grid').scrollIntoView()")
+        save("stats-charts")
+        page.goto("/console/payments/")
+        save("payments")
+        page.goto("/console/cards/")
+        save("cards")
+        page.goto("/console/service/")
+        if href := page.locator("main table a").first.get_attribute("href"):
+            page.goto(href)
+        save("service")
     finally:
         context.close()
     return saved
