@@ -54,7 +54,7 @@ def test_api_answers_every_block_in_one_json(studio):
     assert (body["summary"]["bookings"], body["summary"]["cancellation_rate"]) == (13, 0.3077)
     assert body["heatmap"]["cells"][0] == {"weekday": 1, "hour": 7, "seats": 2}
     assert [w["week_start"] for w in body["weekly"]] == ["2025-03-03", "2025-03-10"]
-    assert body["revenue"]["refund_fen"] == 16000 and body["revenue"]["net_fen"] == 40000
+    assert body["revenue"]["refund_fen"] == 24000 and body["revenue"]["net_fen"] == 32000
     assert body["fill_by_slot"][0]["start"] == "2025-03-08T10:00:00+08:00"  # local time, with its offset
     assert body["top_offerings"][1] == {
         "id": studio.yoga.pk,
@@ -145,7 +145,7 @@ def test_console_page_shows_the_dashboard(studio):
     assert "<script>" not in page.replace('<script type="application/json"', "")  # data only, no inline script
     for chart in ("heatmap", "weekly", "rates", "revenue", "top_offerings", "fill_by_offering", "ratings"):
         assert f'data-chart="{chart}"' in page, chart
-    assert "¥320.00" in page and "¥160.00" in page  # booked value and refunds
+    assert "¥320.00" in page and "¥240.00" in page  # booked value and refunds
     assert "30.8 %" in page  # cancellation rate 4 / 13
     assert "下载数据" in page
     assert response.context["charts"]["heatmap"]["cells"][0] == [7, 0, 2]  # 07:00, Monday
@@ -191,7 +191,7 @@ def test_csv_download_of_a_block(studio):
     assert read_csv(xuhui)[1:] == [["徐汇店", "2", "12", "5", "41.7"]]
     money = read_csv(client.get(reverse("console:stats_csv"), {**PERIOD, "block": "revenue"}))
     assert money[0] == ["周（周一）", "预约金额（元）", "线上实收（元）", "退款（元）", "净收入（元）"]
-    assert money[-1] == ["合计", "320.00", "560.00", "160.00", "400.00"]
+    assert money[-1] == ["合计", "320.00", "560.00", "240.00", "320.00"]
 
 
 def test_every_chart_link_downloads(studio):

@@ -141,16 +141,16 @@ def test_ratings_of_coaches(studio):
 def test_revenue_and_refunds(studio):
     revenue = stats.revenue(scope_of(studio))
     # Booked value: the four kept yoga bookings; paid online: every yoga booking that was paid
-    # (7 × 8000, refunded ones included); refunds: y1's refund and y3's closure (y2's cancellation
-    # has recorded none yet).
+    # (7 × 8000, refunded ones included); refunds: y1's refund (arrived), y2's (owed: its cancellation
+    # records it) and y3's closure.
     assert {k: v for k, v in revenue.items() if k != "weekly"} == {
         "booked_fen": 32000,
         "paid_fen": 56000,
-        "refund_fen": 16000,
-        "net_fen": 40000,
+        "refund_fen": 24000,
+        "net_fen": 32000,
     }
     assert revenue["weekly"] == [
-        {"week_start": WEEK1, "booked_fen": 32000, "paid_fen": 56000, "refund_fen": 16000, "net_fen": 40000},
+        {"week_start": WEEK1, "booked_fen": 32000, "paid_fen": 56000, "refund_fen": 24000, "net_fen": 32000},
         {"week_start": WEEK2, "booked_fen": 0, "paid_fen": 0, "refund_fen": 0, "net_fen": 0},
     ]
 
@@ -308,7 +308,7 @@ def test_csv_tables_of_each_block(studio):
         ]
         headers, rows = stats.table(scope, "revenue")
         assert headers[1] == "预约金额（元）"
-        assert [str(c) for c in rows[-1]] == ["合计", "320.00", "560.00", "160.00", "400.00"]
+        assert [str(c) for c in rows[-1]] == ["合计", "320.00", "560.00", "240.00", "320.00"]
         headers, rows = stats.table(scope, "heatmap")
         assert rows[0] == ["星期一", "07:00", 2]
     for name in stats.BLOCKS:

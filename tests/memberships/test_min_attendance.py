@@ -17,7 +17,8 @@ from yuyue.console.forms_setup import OfferingForm
 from yuyue.core import timeutil
 from yuyue.memberships.models import CreditEntry
 from yuyue.memberships.services import ProductSpec, grant_card, save_product
-from yuyue.notify.outbox import OutboxItem
+from yuyue.notify.models import InboxMessage
+from yuyue.notify.outbox import OutboxItem, deliver_all_due
 from yuyue.scheduling.models import SlotStatus
 from yuyue.tenants.models import Branch
 
@@ -74,6 +75,12 @@ def test_below_the_minimum_the_class_is_cancelled_with_the_reason_and_everyone_r
     assert sorted(item.payload["booking_id"] for item in told) == sorted([paid.pk, by_card.pk])
     assert {item.payload["reason"] for item in told} == {reason}
     assert AttendanceCheck.objects.get(slot=slot).cancelled
+    # ...and what they get back: the money, or the card's class.
+    deliver_all_due(now=CHECK)
+    money_message = InboxMessage.objects.get(user=paid.user, event="slot_closed").body
+    card_message = InboxMessage.objects.get(user=by_card.user, event="slot_closed").body
+    assert reason in money_message and "¥80.00" in money_message
+    assert reason in card_message and "课时已退回" in card_message and "¥" not in card_message
 
 
 def test_the_reason_is_in_the_sites_language():

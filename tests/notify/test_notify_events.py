@@ -87,6 +87,19 @@ def test_cancelled_by_user_with_refund_and_no_reminder(start: dt.datetime) -> No
     assert "¥40.00" in InboxMessage.objects.get(event="cancelled").body
 
 
+def test_the_refund_reaching_the_customer_is_told_with_its_amount(start: dt.datetime) -> None:
+    offering = make_offering(price_fen=8000, policy_overrides={"cancel_deadline_hours": 1})
+    booking = services.book(user=make_user(), slot_id=make_slot(offering=offering, start=start).pk)
+    services.confirm(booking=booking)
+    services.cancel(booking=booking, by=booking.user)
+    services.mark_refunded(booking=booking, refund_fen=8000)
+    item = OutboxItem.objects.get(payload__event="refunded")
+    assert item.payload["refund_fen"] == 8000
+    outbox.deliver_all_due(now=start)
+    message = InboxMessage.objects.get(event="refunded")
+    assert "¥80.00" in message.body and booking.code in message.body
+
+
 def test_cancelled_by_merchant(start: dt.datetime) -> None:
     slot = make_slot(start=start)
     booking = services.book(user=make_user(), slot_id=slot.pk)

@@ -697,6 +697,9 @@ def cancel(*, booking: Booking, by: By, reason: str = "", now: dt.datetime | Non
         raise DomainError("too_late", preview.reason)
 
     seen = booking.status  # the preview was worked out for this state (e.g. unpaid): refuse if it changed
+    # A card's classes come back on a cancel in time, and always when staff cancel.
+    credit_back = booking.card_id is not None and (preview.credit_back or not isinstance(by, EndUser))
+    facts = {"refund_fen": preview.refund_fen, "credit_back": credit_back}
 
     def work() -> Booking:
         with transaction.atomic():
@@ -708,7 +711,7 @@ def cancel(*, booking: Booking, by: By, reason: str = "", now: dt.datetime | Non
                 now=now,
                 reason=reason,
                 changes={"cancelled_at": now, "cancel_reason": reason[:200]},
-                data={"refund_fen": preview.refund_fen} if preview.refund_fen else None,
+                data={key: value for key, value in facts.items() if value} or None,
                 from_states=[seen],
                 refusal=DomainError("not_allowed", _("This booking has changed meanwhile; please look again.")),
             )
@@ -724,7 +727,7 @@ def cancel(*, booking: Booking, by: By, reason: str = "", now: dt.datetime | Non
                     may_go_negative=booking.offering.policy.points_may_go_negative,
                     at=now,
                 )
-            if preview.credit_back or not isinstance(by, EndUser):  # late by the customer: the class is used
+            if credit_back:
                 _return_credits(booking, reason or str(_("cancelled")), now=now, by=by)
         return booking
 
@@ -1365,7 +1368,12 @@ def cancel_for_closure(*, slot_id: int, by: User | None, reason: str, now: dt.da
                         reason=reason,
                         changes={"cancelled_at": now, "cancel_reason": reason},
                         # Recorded with the event (not updated afterwards): the ledger seals it as written.
-                        data={"closure": True, "refund_fen": refund, "refund_percent": 100},
+                        data={
+                            "closure": True,
+                            "refund_fen": refund,
+                            "refund_percent": 100,
+                            "credit_back": booking.card_id is not None,
+                        },
                     )
                 except DomainError:
                     continue  # changed by its owner a moment ago

@@ -19,7 +19,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from yuyue.accounts.models import Ban, PointsEntry
+from yuyue.accounts.models import Ban
 from yuyue.booking import services as engine
 from yuyue.booking.models import Booking, Status
 from yuyue.catalog.models import Offering
@@ -426,7 +426,6 @@ def customer_detail(request: HttpRequest, user_id: int) -> HttpResponse:
             "bookings": list(history),
             "notes": list(CustomerNote.objects.filter(merchant=desk.merchant, user=user).select_related("author")),
             "bans": list(Ban.objects.filter(merchant=desk.merchant, user=user).order_by("-starts_at")),
-            "points": list(PointsEntry.objects.filter(user=user, merchant=desk.merchant)[:20]),
             "can_change": desk.can("customers.change"),
             "now": timeutil.now(),
             "default_until": timeutil.today() + dt.timedelta(days=30),

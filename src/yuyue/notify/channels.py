@@ -42,6 +42,7 @@ STATUS_PHRASES = {
     "cancelled": "已取消",
     "cancelled_by_merchant": "已取消",
     "slot_closed": "已取消",
+    "refunded": "已退款",
     "rescheduled": "已改期",
     "review_request": "待评价",
     "ban_applied": "暂停预约",
@@ -77,7 +78,9 @@ def context_for(item: OutboxItem, booking: Booking | None) -> dict[str, str]:
     context = {
         "merchant": merchant.name if merchant else "",
         "reason": str(data.get("reason") or "") or "无",
-        "refund": f"将原路退还 {money.format_yuan(refund)}。" if refund else "",
+        "refund": (f"将原路退还 {money.format_yuan(refund)}。" if refund else "")
+        + ("所用课时已退回您的会员卡。" if data.get("credit_back") else ""),
+        "amount": money.format_yuan(refund),
         "status": STATUS_PHRASES.get(event, ""),
         "hours": f"{float(data.get('hours') or 0):g}",
         "until": "",

@@ -8,7 +8,6 @@ reason); names and times are read when it is delivered.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from typing import Any
 
@@ -54,18 +53,31 @@ def booking_event(event: BookingEvent) -> None:
     elif action == "cancel":
         drop_reminders(booking, reason="cancelled")
         by_merchant = event.actor == Actor.STAFF
-        refund = _cancel_refund(booking, event)
+        facts = event.data or {}  # what the engine recorded: the refund owed, a card's classes given back
         _enqueue_event(
             booking,
             "cancelled_by_merchant" if by_merchant else "cancelled",
             key,
             at=at,
             reason=event.reason,
-            refund_fen=refund,
+            refund_fen=facts.get("refund_fen", 0),
+            credit_back=bool(facts.get("credit_back")),
         )
     elif action == "close":
         drop_reminders(booking, reason="slot closed")
-        _enqueue_event(booking, "slot_closed", key, at=at, reason=event.reason, refund_fen=booking.paid_fen)
+        facts = event.data or {}
+        _enqueue_event(
+            booking,
+            "slot_closed",
+            key,
+            at=at,
+            reason=event.reason,
+            refund_fen=facts.get("refund_fen", booking.paid_fen),
+            credit_back=bool(facts.get("credit_back")),
+        )
+    elif action == "refund":
+        # The money reached the customer: after a cancellation, or a payment that came too late.
+        _enqueue_event(booking, "refunded", key, at=at, refund_fen=(event.data or {}).get("refund_fen", 0))
     elif action in {"reject", "expire", "no_show"}:
         drop_reminders(booking, reason=action)
     elif action == "reschedule":
@@ -73,15 +85,6 @@ def booking_event(event: BookingEvent) -> None:
         _enqueue_event(booking, "rescheduled", key, at=at, from_slot=(event.data or {}).get("from_slot"))
     elif action == "complete":
         _enqueue_event(booking, "review_request", key, at=at)
-
-
-def _cancel_refund(booking: Booking, event: BookingEvent) -> int:
-    """What the cancellation refunds: the engine's own preview, as of just before the change."""
-    from yuyue.booking import services
-
-    before = copy.copy(booking)
-    before.status = event.from_status
-    return services.cancel_preview(booking=before, now=event.created_at - dt.timedelta(microseconds=1)).refund_fen
 
 
 # --- reminders ---------------------------------------------------------------------------------

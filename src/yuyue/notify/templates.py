@@ -23,7 +23,7 @@ class DefaultTemplate:
     wechat_fields: dict[str, str] = field(default_factory=dict)
 
 
-# Placeholders: {merchant} {offering} {time} {code} {reason} {refund} {until} {status} {hours}
+# Placeholders: {merchant} {offering} {time} {code} {reason} {refund} {amount} {until} {status} {hours}
 DEFAULTS: dict[str, DefaultTemplate] = {
     "confirmed": DefaultTemplate(
         _("Booking confirmed"),
@@ -60,6 +60,12 @@ DEFAULTS: dict[str, DefaultTemplate] = {
         "场次已关闭",
         "很抱歉，{merchant}关闭了{offering}（{time}）的场次，您的预约已取消。原因：{reason}。{refund}",
         {"thing1": "offering", "time2": "time", "thing3": "reason", "thing4": "refund"},
+    ),
+    "refunded": DefaultTemplate(
+        _("Refund completed"),
+        "退款已完成",
+        "您预约的{offering}（{time}）的退款 {amount} 已原路退回，预约号 {code}。",
+        {"thing1": "offering", "amount2": "amount", "phrase3": "status", "character_string4": "code"},
     ),
     "rescheduled": DefaultTemplate(
         _("Rescheduled"),

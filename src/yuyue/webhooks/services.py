@@ -51,6 +51,7 @@ EVENT_TYPES: dict[str, str] = {
     "check_in": "booking.checked_in",
     "no_show": "booking.no_show",
     "complete": "booking.completed",
+    "refund": "booking.refunded",
 }
 EVENT_TYPE_LABELS: dict[str, Any] = {
     "booking.created": gettext_lazy("booking created"),
@@ -64,6 +65,7 @@ EVENT_TYPE_LABELS: dict[str, Any] = {
     "booking.checked_in": gettext_lazy("checked in"),
     "booking.no_show": gettext_lazy("no-show"),
     "booking.completed": gettext_lazy("completed"),
+    "booking.refunded": gettext_lazy("refunded"),
 }
 
 
