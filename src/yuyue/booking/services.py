@@ -252,11 +252,11 @@ def _place_booking(
             return booking
 
     try:
-        return _with_retries(place)
+        return with_retries(place)
     except _ConcurrentReplay:
         replay = _replay(user, idempotency_key or "", request_hash)
         if replay is None:  # the other request failed after all: try ours again
-            return _with_retries(place)
+            return with_retries(place)
         return replay
 
 
@@ -608,7 +608,7 @@ def _transition(
                 _release(booking, now)
         return booking
 
-    return _with_retries(move)
+    return with_retries(move)
 
 
 def _record(
@@ -731,7 +731,7 @@ def cancel(*, booking: Booking, by: By, reason: str = "", now: dt.datetime | Non
                 _return_credits(booking, reason or str(_("cancelled")), now=now, by=by)
         return booking
 
-    return _with_retries(work)
+    return with_retries(work)
 
 
 def _after_acceptance(amount_fen: int, policy: Policy) -> Status:
@@ -758,7 +758,7 @@ def reject(*, booking: Booking, staff: User, reason: str, now: dt.datetime | Non
             _return_credits(booking, reason or str(_("rejected")), now=moment, by=staff)
         return booking
 
-    return _with_retries(work)
+    return with_retries(work)
 
 
 def _return_credits(booking: Booking, reason: str, *, now: dt.datetime, by: By) -> None:
@@ -835,7 +835,7 @@ def revive_expired(*, booking: Booking, by: By = None, now: dt.datetime | None =
                 data={"revived": True},
             )
 
-    return _with_retries(work)
+    return with_retries(work)
 
 
 def mark_refunded(*, booking: Booking, refund_fen: int, now: dt.datetime | None = None) -> Booking:
@@ -911,7 +911,7 @@ def reschedule(*, booking: Booking, slot_id: int, by: By, now: dt.datetime | Non
             promote_waitlist(slot_id=old_slot_id, now=now)
             return booking
 
-    return _with_retries(move)
+    return with_retries(move)
 
 
 # --------------------------------------------------------------------------------------------
@@ -973,7 +973,7 @@ def leave_waitlist(*, entry: WaitlistEntry) -> None:
             status=WaitlistStatus.CANCELLED, active_key=None
         )
 
-    if not _with_retries(leave):
+    if not with_retries(leave):
         raise DomainError("not_allowed", _("You are no longer on this waitlist; see your bookings."))
 
 
@@ -1224,7 +1224,7 @@ def _complete(booking: Booking, now: dt.datetime) -> Booking:
                 )
         return booking
 
-    return _with_retries(work)
+    return with_retries(work)
 
 
 def add_review(
@@ -1285,7 +1285,7 @@ def _is_transient(exc: Exception) -> bool:
     return "database is locked" in str(exc)
 
 
-def _with_retries(work: Callable[[], T], attempts: int = 5) -> T:
+def with_retries(work: Callable[[], T], attempts: int = 5) -> T:
     """Run a transaction again when the database broke it off to resolve a deadlock.
 
     Inside an outer transaction there is nothing to retry: the error goes up.
@@ -1392,7 +1392,7 @@ def cancel_for_closure(*, slot_id: int, by: User | None, reason: str, now: dt.da
             )
             return SlotClosure(slot_id=slot_id, cancelled=cancelled, untouched=untouched, refunds=refunds)
 
-    return _with_retries(work)
+    return with_retries(work)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1456,4 +1456,4 @@ def _check_attendance(slot_id: int, minimum: int, now: dt.datetime) -> bool:
             AttendanceCheck.objects.filter(pk=check.pk).update(cancelled=True)
             return True
 
-    return _with_retries(work)
+    return with_retries(work)

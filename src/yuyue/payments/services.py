@@ -293,7 +293,7 @@ def apply_payment_result(
             outcome, detail = _settle_booking(payment, now)
             return _noted(record, outcome, flagged=outcome == NoticeOutcome.LATE_REFUNDED, detail=detail, save=True)
 
-    return engine._with_retries(work)
+    return engine.with_retries(work)
 
 
 def _noted(notice: PaymentNotice, outcome: str, *, flagged: bool = False, detail: str = "", save: bool = True) -> str:
@@ -369,7 +369,7 @@ def apply_refund_result(
             _finish_booking_refund(refund.booking_id, now)
             return _noted(record, NoticeOutcome.APPLIED, save=source == "notify")
 
-    return engine._with_retries(work)
+    return engine.with_retries(work)
 
 
 def _refresh_payment_state(payment_id: int, now: dt.datetime) -> None:

@@ -369,7 +369,7 @@ def save_schedule(
                 price=before is None or before.price_fen != rule.price_fen,
             )
 
-    return engine._with_retries(work)
+    return engine.with_retries(work)
 
 
 def set_schedule_active(*, schedule: Schedule, active: bool, now: dt.datetime | None = None) -> ScheduleChange:
@@ -388,7 +388,7 @@ def set_schedule_active(*, schedule: Schedule, active: bool, now: dt.datetime | 
             rule.save(update_fields=["is_active"])
             return _apply_rule(rule, now)
 
-    return engine._with_retries(work)
+    return engine.with_retries(work)
 
 
 def refresh_offering_slots(*, offering: Offering, now: dt.datetime | None = None) -> list[ScheduleChange]:
@@ -663,7 +663,7 @@ def add_slot(
                 offering=offering, start=start, end=end, capacity=capacity, resources=resources, price_fen=price_fen
             )
 
-    return engine._with_retries(work)
+    return engine.with_retries(work)
 
 
 def reopen_slot(*, slot: Slot, now: dt.datetime | None = None) -> Slot:
@@ -685,7 +685,7 @@ def reopen_slot(*, slot: Slot, now: dt.datetime | None = None) -> Slot:
         slot.refresh_from_db()
         return slot
 
-    return engine._with_retries(work)
+    return engine.with_retries(work)
 
 
 # --- closing a slot or a whole day -----------------------------------------------------------
