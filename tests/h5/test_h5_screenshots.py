@@ -32,7 +32,11 @@ def test_shoot_saves_the_main_pages_at_phone_size(browser: Any, live_server: Any
     saved = screenshots_h5.shoot(browser, live_server.url, tmp_path)
     names = sorted(p.name for p in saved)
     assert names == sorted(
-        f"h5-{n}.png" for n in ("home", "offering", "book", "booking", "my-bookings", "elder", "english")
+        f"h5-{n}.png"
+        for n in (
+            *("home", "offering", "book", "booking", "my-bookings", "cards", "points"),
+            *("pay", "cashier", "chat", "elder", "english"),
+        )
     )
     for path in saved:
         assert png_size(path) == (390, 844)
