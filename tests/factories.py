@@ -9,13 +9,19 @@ merchant). Names and slugs are numbered so that many objects can coexist in one 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 from collections.abc import Iterable
 from typing import Any
 
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import User
+from django.test import Client
+
 from yuyue.catalog.models import Offering, Resource, ResourceType
+from yuyue.console.access import SESSION_MERCHANT, SESSION_SIGNED_IN
 from yuyue.scheduling.models import Schedule
-from yuyue.tenants.models import Branch, Merchant
+from yuyue.tenants.models import Branch, Merchant, Staff
 
 _numbers = itertools.count(1)
 
@@ -144,3 +150,46 @@ def make_slot(
     if resources:
         slot.resources.set(resources)
     return slot
+
+
+# --- console staff ------------------------------------------------------------------------------
+
+STAFF_PASSWORD = "correct horse battery"
+_staff_numbers = itertools.count(1)
+
+
+@functools.cache
+def _hashed(password: str) -> str:
+    """Argon2 is slow on purpose: hash each test password once, not once per staff member."""
+    return make_password(password)
+
+
+def make_staff(
+    merchant: Merchant,
+    role: str = "owner",
+    *,
+    username: str | None = None,
+    password: str = STAFF_PASSWORD,
+    branches: Iterable[Branch] = (),
+    resource: Resource | None = None,
+) -> User:
+    user = User.objects.create(username=username or f"{role}{next(_staff_numbers)}", password=_hashed(password))
+    staff = Staff.objects.create(user=user, merchant=merchant, role=role, resource=resource)
+    if branches:
+        staff.branches.set(branches)
+    return user
+
+
+def console_sign_in(client: Client, user: User, merchant: Merchant) -> Client:
+    """A client with a console session, as after the sign-in pages (password and TOTP done)."""
+    client.force_login(user)
+    session = client.session
+    session[SESSION_SIGNED_IN] = True
+    session[SESSION_MERCHANT] = merchant.pk
+    session.save()
+    return client
+
+
+def console_client(merchant: Merchant, role: str = "owner", **staff: Any) -> Client:
+    """A new staff member of ``merchant`` with ``role``, signed in to the console."""
+    return console_sign_in(Client(), make_staff(merchant, role, **staff), merchant)

@@ -8,7 +8,6 @@ from typing import Any
 
 from yuyue.core import timeutil
 from yuyue.h5.auth import SESSION_KEY
-from yuyue.tenants.models import Merchant
 
 _staff_numbers = itertools.count(1)
 
@@ -28,26 +27,6 @@ def api_act(client: Any, token: str, **action: Any) -> Any:
     return client.post(
         "/api/v1/assistant/actions", action, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
     )
-
-
-def console_client(merchant: Merchant, role: str = "owner") -> Any:
-    """A test client signed in to the console as staff of ``merchant`` (password and TOTP done)."""
-
-    from django.contrib.auth.models import User
-    from django.test import Client
-
-    from yuyue.console.access import SESSION_MERCHANT, SESSION_SIGNED_IN
-    from yuyue.tenants.models import Staff
-
-    user = User.objects.create(username=f"{role}-{merchant.pk}-{next(_staff_numbers)}")
-    Staff.objects.create(user=user, merchant=merchant, role=role)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[SESSION_SIGNED_IN] = True
-    session[SESSION_MERCHANT] = merchant.pk
-    session.save()
-    return client
 
 
 def sign_in_client(client: Any, user: Any) -> Any:

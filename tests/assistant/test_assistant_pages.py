@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from assistant_world import console_client, sign_in_client
-from factories import make_merchant
+from assistant_world import sign_in_client
+from factories import console_client, make_merchant
 
 from yuyue.assistant.models import Conversation, ConversationStatus, FaqEntry, Message, Sender
 from yuyue.booking.models import Booking

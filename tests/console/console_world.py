@@ -3,60 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import itertools
 from dataclasses import dataclass, field
 
-from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
-from django.test import Client
-from factories import make_branch, make_merchant, make_offering, make_person, make_resource, make_slot, make_user
+from factories import (
+    STAFF_PASSWORD,
+    console_sign_in,
+    make_branch,
+    make_merchant,
+    make_offering,
+    make_person,
+    make_resource,
+    make_slot,
+    make_staff,
+    make_user,
+)
 
 from yuyue.accounts import services as accounts
 from yuyue.accounts.models import Ban, EndUser
 from yuyue.booking import services as engine
 from yuyue.booking.models import Booking, Review, Status
 from yuyue.catalog.models import Offering, Resource
-from yuyue.console.access import SESSION_MERCHANT, SESSION_SIGNED_IN
 from yuyue.console.models import AuditEntry, CustomerNote
 from yuyue.core import timeutil
 from yuyue.scheduling.models import Slot
-from yuyue.tenants.models import Branch, Merchant, Staff
+from yuyue.tenants.models import Branch, Merchant
 
-PASSWORD = "correct horse battery"
-_n = itertools.count(1)
-
-
-@functools.cache
-def _hashed(password: str) -> str:
-    """Argon2 is slow on purpose: hash each test password once, not once per staff member."""
-    return make_password(password)
-
-
-def make_staff(
-    merchant: Merchant,
-    role: str = "owner",
-    *,
-    username: str | None = None,
-    password: str = PASSWORD,
-    branches: tuple[Branch, ...] = (),
-    resource: Resource | None = None,
-) -> User:
-    user = User.objects.create(username=username or f"{role}{next(_n)}", password=_hashed(password))
-    staff = Staff.objects.create(user=user, merchant=merchant, role=role, resource=resource)
-    if branches:
-        staff.branches.set(branches)
-    return user
-
-
-def sign_in(client: Client, user: User, merchant: Merchant) -> Client:
-    """A client with a console session, as after the sign-in pages (password and TOTP done)."""
-    client.force_login(user)
-    session = client.session
-    session[SESSION_SIGNED_IN] = True
-    session[SESSION_MERCHANT] = merchant.pk
-    session.save()
-    return client
+PASSWORD = STAFF_PASSWORD
+sign_in = console_sign_in
 
 
 @dataclass

@@ -7,20 +7,17 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
-from factories import make_branch, make_resource, make_slot, make_user
+from factories import console_client, make_branch, make_resource, make_slot, make_user
 from urls_under_test import offering_data, setup_url_cases
 
 from yuyue.booking import services as engine
 from yuyue.booking.models import Booking
 from yuyue.catalog.models import Offering, Resource
-from yuyue.console.access import SESSION_MERCHANT, SESSION_SIGNED_IN
 from yuyue.console.models import AuditEntry
 from yuyue.core import timeutil
 from yuyue.scheduling.models import ClosedDate, Schedule, Slot, SlotStatus
-from yuyue.tenants.models import Merchant, Staff
 
 pytestmark = pytest.mark.django_db
 
@@ -29,18 +26,6 @@ TODAY = timeutil.today()
 
 def at(days: int, hour: int) -> dt.datetime:
     return timeutil.local_datetime(TODAY + dt.timedelta(days=days), dt.time(hour))
-
-
-def staff_client(merchant: Merchant, role: str = "owner", resource: Resource | None = None) -> Client:
-    user = User.objects.create_user(f"{role}-{merchant.pk}-{User.objects.count()}", password="x")
-    Staff.objects.create(user=user, merchant=merchant, role=role, resource=resource)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[SESSION_SIGNED_IN] = True
-    session[SESSION_MERCHANT] = merchant.pk
-    session.save()
-    return client
 
 
 @pytest.fixture
@@ -57,7 +42,7 @@ def course(merchant, make_offering, coach) -> Offering:
 
 @pytest.fixture
 def owner(merchant) -> Client:
-    return staff_client(merchant)
+    return console_client(merchant)
 
 
 def rule_form(offering: Offering, **changes: Any) -> dict[str, Any]:
@@ -138,16 +123,16 @@ def test_the_calendar_shows_fill_rate_and_a_coach_sees_only_their_own(merchant, 
     theirs = make_slot(offering=make_offering(title="陶艺体验"), start=at(1, 14))
     query = {"date": (TODAY + dt.timedelta(days=1)).isoformat()}
 
-    page = staff_client(merchant).get(reverse("console:calendar"), query).content.decode()
+    page = console_client(merchant).get(reverse("console:calendar"), query).content.decode()
     assert "3/4" in page and "band-high" in page and "陶艺体验" in page
-    day = staff_client(merchant).get(reverse("console:calendar"), {**query, "view": "day"}).content.decode()
+    day = console_client(merchant).get(reverse("console:calendar"), {**query, "view": "day"}).content.decode()
     assert "晨间流瑜伽" in day and "陶艺体验" in day
 
     coach_page = (
-        staff_client(merchant, "coach", resource=coach).get(reverse("console:calendar"), query).content.decode()
+        console_client(merchant, "coach", resource=coach).get(reverse("console:calendar"), query).content.decode()
     )
     assert "晨间流瑜伽" in coach_page and "陶艺体验" not in coach_page
-    coach_client = staff_client(merchant, "coach", resource=coach)
+    coach_client = console_client(merchant, "coach", resource=coach)
     assert coach_client.get(reverse("console:slot_detail", args=[theirs.pk])).status_code == 404
     assert coach_client.get(reverse("console:slot_detail", args=[mine.pk])).status_code == 200
 
@@ -277,7 +262,7 @@ def test_roles_without_the_right_get_403_on_every_change_url(merchant, course, c
         slot=make_slot(offering=course, start=at(1, 10), resources=[coach]),
         later_slot=make_slot(offering=course, start=at(2, 10), resources=[coach]),
     )
-    client = staff_client(merchant, role, resource=coach if role == "coach" else None)
+    client = console_client(merchant, role, resource=coach if role == "coach" else None)
     changes = [row for row in setup_url_cases(shop) if row[3] in {"schedules.change", "catalog.change"}]
     assert len(changes) >= 15
     before = (Schedule.objects.count(), Slot.objects.filter(status=SlotStatus.OPEN).count(), Offering.objects.count())
@@ -316,14 +301,7 @@ def test_branch_limited_manager_closes_only_their_branch(merchant, make_offering
     north, south = make_branch(merchant=merchant), make_branch(merchant=merchant)
     here = make_slot(offering=make_offering(branch=north, title="北店课"), start=at(2, 9))
     there = make_slot(offering=make_offering(branch=south, title="南店课"), start=at(2, 9))
-    user = User.objects.create_user("north-manager", password="x")
-    Staff.objects.create(user=user, merchant=merchant, role="manager").branches.set([north])
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[SESSION_SIGNED_IN] = True
-    session[SESSION_MERCHANT] = merchant.pk
-    session.save()
+    client = console_client(merchant, "manager", branches=[north])
     day = (TODAY + dt.timedelta(days=2)).isoformat()
 
     calendar = client.get(reverse("console:calendar"), {"date": day}).content.decode()

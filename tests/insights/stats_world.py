@@ -9,51 +9,33 @@ Merchant 乙博物馆 has bookings in the same weeks, which 甲's staff must nev
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import itertools
 from dataclasses import dataclass, field
 
-from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
-from django.test import Client
-from factories import make_branch, make_merchant, make_offering, make_resource, make_slot, make_user
+from factories import (
+    STAFF_PASSWORD,
+    console_sign_in,
+    make_branch,
+    make_merchant,
+    make_offering,
+    make_resource,
+    make_slot,
+    make_staff,
+    make_user,
+)
 
 from yuyue.booking import services as engine
 from yuyue.booking.models import Booking
 from yuyue.catalog.models import Offering, Resource
-from yuyue.console.access import SESSION_MERCHANT, SESSION_SIGNED_IN
 from yuyue.core import timeutil
 from yuyue.scheduling.models import Slot
-from yuyue.tenants.models import Branch, Merchant, Staff
+from yuyue.tenants.models import Branch, Merchant
 
 WEEK1 = dt.date(2025, 3, 3)  # a Monday
 WEEK2 = dt.date(2025, 3, 10)
 PERIOD = {"date_from": "2025-03-03", "date_to": "2025-03-16"}
-PASSWORD = "stats staff password"
-_staff_numbers = itertools.count(1)
-
-
-@functools.cache
-def _hashed(password: str) -> str:
-    return make_password(password)  # Argon2 is slow on purpose: once per test session
-
-
-def make_staff(merchant: Merchant, role: str, *, branches: tuple[Branch, ...] = (), resource=None) -> User:
-    user = User.objects.create(username=f"stats-{role}-{next(_staff_numbers)}", password=_hashed(PASSWORD))
-    staff = Staff.objects.create(user=user, merchant=merchant, role=role, resource=resource)
-    if branches:
-        staff.branches.set(branches)
-    return user
-
-
-def sign_in(client: Client, user: User, merchant: Merchant) -> Client:
-    """A console session as after the sign-in pages (password, and TOTP when set up)."""
-    client.force_login(user)
-    session = client.session
-    session[SESSION_SIGNED_IN] = True
-    session[SESSION_MERCHANT] = merchant.pk
-    session.save()
-    return client
+PASSWORD = STAFF_PASSWORD
+sign_in = console_sign_in
 
 
 def at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:

@@ -6,31 +6,16 @@ import datetime as dt
 import json
 
 import pytest
-from django.contrib.auth.models import User
-from django.test import Client
 from django.urls import reverse
-from factories import make_slot, make_user
+from factories import console_client, make_slot, make_user
 
 from yuyue.booking import services as booking
-from yuyue.console.access import SESSION_MERCHANT, SESSION_SIGNED_IN
 from yuyue.core import timeutil
 from yuyue.ledger import services as ledger
 from yuyue.ledger.models import LedgerEntry
-from yuyue.tenants.models import Role, Staff
+from yuyue.tenants.models import Role
 
 pytestmark = pytest.mark.django_db
-
-
-def desk(merchant, role: str = Role.OWNER) -> Client:
-    user = User.objects.create(username=f"{role}-{merchant.slug}")
-    Staff.objects.create(user=user, merchant=merchant, role=role)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[SESSION_SIGNED_IN] = True
-    session[SESSION_MERCHANT] = merchant.pk
-    session.save()
-    return client
 
 
 def test_owner_lists_and_downloads_checkpoints(merchant, make_offering):
@@ -40,7 +25,7 @@ def test_owner_lists_and_downloads_checkpoints(merchant, make_offering):
     today = timeutil.today() - dt.timedelta(days=1)
     LedgerEntry.objects.filter(merchant=merchant).update(recorded_at=timeutil.local_datetime(today, dt.time(9, 0)))
     [checkpoint] = ledger.make_checkpoints(day=today, merchant=merchant)
-    owner = desk(merchant)
+    owner = console_client(merchant)
 
     page = owner.get(reverse("console:ledger")).content.decode()
     assert checkpoint.merkle_root in page
@@ -53,4 +38,4 @@ def test_owner_lists_and_downloads_checkpoints(merchant, make_offering):
     assert exported["merkle_root"] == checkpoint.merkle_root and exported["entries"] == 3
     assert exported["merchant"]["slug"] == merchant.slug and exported["format"] == ledger.EXPORT_FORMAT
     assert owner.get(reverse("console:ledger_checkpoint", args=["2001-01-01"])).status_code == 404
-    assert desk(merchant, Role.FRONT_DESK).get(reverse("console:ledger")).status_code == 403
+    assert console_client(merchant, Role.FRONT_DESK).get(reverse("console:ledger")).status_code == 403

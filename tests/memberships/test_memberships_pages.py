@@ -9,18 +9,17 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
-from factories import make_merchant, make_offering, make_slot, make_user
+from factories import console_sign_in, make_merchant, make_offering, make_slot, make_staff, make_user
 
 from yuyue.accounts.models import PointsEntry
 from yuyue.accounts.services import change_points, issue_token, points_at
 from yuyue.booking import services as engine
 from yuyue.booking.models import Booking, PaidBy, Status
-from yuyue.console.access import SESSION_MERCHANT, SESSION_SIGNED_IN
 from yuyue.console.models import AuditEntry
 from yuyue.h5.auth import SESSION_KEY
 from yuyue.memberships.models import Card, CardProduct
 from yuyue.memberships.services import ProductSpec, grant_card, save_product
-from yuyue.tenants.models import Role, Staff
+from yuyue.tenants.models import Role
 
 pytestmark = pytest.mark.django_db
 
@@ -48,15 +47,8 @@ def h5_client(user: Any) -> Client:
 
 
 def desk_client(merchant: Any, role: str = Role.OWNER) -> tuple[Client, User]:
-    staff = User.objects.create_user(f"{role}-{merchant.pk}")
-    Staff.objects.create(user=staff, merchant=merchant, role=role)
-    client = Client()
-    client.force_login(staff)
-    session = client.session
-    session[SESSION_SIGNED_IN] = True
-    session[SESSION_MERCHANT] = merchant.pk
-    session.save()
-    return client, staff
+    staff = make_staff(merchant, role)
+    return console_sign_in(Client(), staff, merchant), staff
 
 
 # --- JSON API ---------------------------------------------------------------------------------------

@@ -7,17 +7,14 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
-from factories import make_merchant, make_offering, make_slot, make_user
+from factories import console_client, make_merchant, make_offering, make_slot, make_user
 
 from yuyue.booking import services
-from yuyue.console.access import SESSION_MERCHANT, SESSION_SIGNED_IN
 from yuyue.core import timeutil
 from yuyue.h5.auth import SESSION_KEY
 from yuyue.notify import outbox
 from yuyue.notify.models import InboxMessage, MessageTemplate, NotificationPreference, OfferingReminders, OutboxItem
-from yuyue.tenants.models import Staff
 
 pytestmark = pytest.mark.django_db
 
@@ -26,18 +23,6 @@ def h5_client(user: Any) -> Client:
     client = Client()
     session = client.session
     session[SESSION_KEY] = user.pk
-    session.save()
-    return client
-
-
-def console_client(merchant: Any, role: str = "owner") -> Client:
-    user = User.objects.create(username=f"{role}-{merchant.pk}")
-    Staff.objects.create(user=user, merchant=merchant, role=role)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[SESSION_SIGNED_IN] = True
-    session[SESSION_MERCHANT] = merchant.pk
     session.save()
     return client
 

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from django.contrib.auth.models import User
-from django.test import Client
-from factories import make_user
+from factories import console_client, make_user
 from paydom_world import deliver, open_payment, send_refunds
 
 from yuyue.booking import services as engine
-from yuyue.console.access import SESSION_MERCHANT, SESSION_SIGNED_IN
 from yuyue.console.models import AuditEntry
 from yuyue.payments.models import PaymentNotice
-from yuyue.tenants.models import Staff
 
 pytestmark = pytest.mark.django_db
-
-
-def _desk(merchant: Any, role: str) -> Client:
-    user = User.objects.create(username=f"{role}-{merchant.pk}")
-    Staff.objects.create(user=user, merchant=merchant, role=role)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[SESSION_SIGNED_IN] = True
-    session[SESSION_MERCHANT] = merchant.pk
-    session.save()
-    return client
 
 
 @pytest.fixture
@@ -47,7 +29,7 @@ def history(sandbox, booking, offering):
 
 
 def test_the_owner_sees_payments_refunds_and_flagged_notifications(history, offering):
-    owner = _desk(offering.merchant, "owner")
+    owner = console_client(offering.merchant, "owner")
     page = owner.get("/console/payments/").content.decode()
     assert history["paid"].out_trade_no in page and history["wrong"].out_trade_no in page
     assert 'data-testid="refunds"' in page and "¥88.00" in page
@@ -62,7 +44,7 @@ def test_the_owner_sees_payments_refunds_and_flagged_notifications(history, offe
 
 
 def test_marking_a_flagged_notification_handled_is_audited(history, offering):
-    manager = _desk(offering.merchant, "manager")
+    manager = console_client(offering.merchant, "manager")
     notice = PaymentNotice.objects.get(flagged_for_merchant=True, outcome="amount_mismatch")
     response = manager.post(f"/console/payments/notices/{notice.pk}/handled/")
     assert response.status_code == 302
@@ -73,7 +55,7 @@ def test_marking_a_flagged_notification_handled_is_audited(history, offering):
 
 
 def test_front_desk_sees_neither_the_page_nor_the_money_on_a_booking(history, offering):
-    desk = _desk(offering.merchant, "staff")
+    desk = console_client(offering.merchant, "staff")
     assert desk.get("/console/payments/").status_code == 403
     detail = desk.get(f"/console/bookings/{history['booking'].code}/").content.decode()
     assert 'data-testid="booking-payments"' not in detail

@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
-from django.test import Client
 from django.urls import reverse
-from factories import make_merchant, make_slot, make_user
+from factories import console_client, make_merchant, make_slot, make_user
 
 from yuyue.booking import services as booking
-from yuyue.console.access import SESSION_MERCHANT, SESSION_SIGNED_IN
 from yuyue.console.models import AuditEntry
 from yuyue.notify.outbox import OutboxItem, OutboxStatus
-from yuyue.tenants.models import Role, Staff
+from yuyue.tenants.models import Role
 from yuyue.webhooks import services
 from yuyue.webhooks.models import WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
 
-def desk(merchant, role: str = Role.OWNER) -> Client:
-    user = User.objects.create(username=f"{role}-{merchant.slug}")
-    Staff.objects.create(user=user, merchant=merchant, role=role)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[SESSION_SIGNED_IN] = True
-    session[SESSION_MERCHANT] = merchant.pk
-    session.save()
-    return client
-
-
 def test_owner_creates_edits_switches_off_and_resends(merchant, make_offering):
-    owner = desk(merchant)
+    owner = console_client(merchant)
     page = owner.get(reverse("console:webhooks"))
     assert page.status_code == 200 and "booking.cancelled" in page.content.decode()
 
@@ -86,7 +71,7 @@ def test_an_endpoint_switched_off_after_failures_shows_a_notice(merchant):
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         is_active=False, disabled_at=endpoint.created_at, disabled_reason="Disabled after 20 failed deliveries"
     )
-    owner = desk(merchant)
+    owner = console_client(merchant)
     listing = owner.get(reverse("console:webhooks")).content.decode()
     assert "Disabled after 20 failed deliveries" in listing  # a console message on the list page
     detail = owner.get(reverse("console:webhook", args=[endpoint.pk])).content.decode()
@@ -95,9 +80,9 @@ def test_an_endpoint_switched_off_after_failures_shows_a_notice(merchant):
 
 def test_front_desk_and_other_merchants_cannot_reach_endpoints(merchant):
     endpoint = services.create_endpoint(merchant_id=merchant.pk, url="https://crm.example.com/in", event_types=[])
-    front = desk(merchant, Role.FRONT_DESK)
+    front = console_client(merchant, Role.FRONT_DESK)
     assert front.get(reverse("console:webhooks")).status_code == 403
-    stranger = desk(make_merchant())
+    stranger = console_client(make_merchant())
     assert stranger.get(reverse("console:webhook", args=[endpoint.pk])).status_code == 404
     assert stranger.post(reverse("console:webhook_active", args=[endpoint.pk]), {"active": "0"}).status_code == 404
     endpoint.refresh_from_db()
