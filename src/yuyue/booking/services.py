@@ -1372,7 +1372,7 @@ def cancel_for_closure(*, slot_id: int, by: User | None, reason: str, now: dt.da
                             "closure": True,
                             "refund_fen": refund,
                             "refund_percent": 100,
-                            "credit_back": booking.card_id is not None,
+                            **({"credit_back": True} if booking.card_id is not None else {}),
                         },
                     )
                 except DomainError:
