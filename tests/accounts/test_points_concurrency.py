@@ -6,15 +6,10 @@ PostgreSQL and MariaDB (READ COMMITTED) this proves the conditional UPDATE; SQLi
 
 from __future__ import annotations
 
-import threading
-import traceback
-from collections.abc import Callable
-from typing import Any
-
 import pytest
-from django.db import connection
 from django.db.models import Sum
 from factories import make_merchant, make_user
+from racing import race, values
 
 from yuyue.accounts.models import EndUser, PointsEntry
 from yuyue.accounts.services import change_points, points_at
@@ -24,35 +19,11 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
 CLIENTS = 12
 
 
-def race(clients: list[Callable[[], Any]]) -> list[Any]:
-    barrier = threading.Barrier(len(clients))
-    results: list[Any] = [None] * len(clients)
-    crashes: list[str] = []
-
-    def run(index: int, client: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = client()
-        except BaseException:
-            crashes.append(traceback.format_exc())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c), daemon=True) for i, c in enumerate(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a client hung"
-    assert not crashes, "\n".join(crashes)
-    return results
-
-
 def test_parallel_deductions_never_take_a_balance_below_zero():
     user, studio = make_user(), make_merchant()
     change_points(user=user, merchant=studio, delta=50, reason="完成课程")
-    entries = race(
-        [lambda: change_points(user=user, merchant=studio, delta=-7, reason="迟取消") for _ in range(CLIENTS)]
+    entries = values(
+        race(*[lambda: change_points(user=user, merchant=studio, delta=-7, reason="迟取消") for _ in range(CLIENTS)])
     )
     taken = sorted(-e.delta for e in entries)
     assert sum(taken) == 50  # 7 × 7 = 49, then the one that found 1 left took 1, the rest took 0
@@ -73,7 +44,7 @@ def test_parallel_additions_and_deductions_add_up():
         else (lambda: change_points(user=user, merchant=studio, delta=-3, reason="爽约"))
         for i in range(CLIENTS)
     ]
-    race(work)
+    race(*work)
     balance = points_at(user=user, merchant_id=studio.pk)
     assert balance >= 0
     assert balance == PointsEntry.objects.filter(user=user, merchant=studio).aggregate(s=Sum("delta"))["s"]

@@ -18,9 +18,7 @@ import itertools
 import threading
 import time
 import traceback
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -28,6 +26,7 @@ import pytest
 from django.db import connection, transaction
 from django.db.models import Sum
 from factories import make_branch, make_id_number, make_person, make_resource, make_slot, make_user
+from racing import Outcome, race, tally
 
 from yuyue.booking import services
 from yuyue.booking.models import (
@@ -49,53 +48,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
 # --------------------------------------------------------------------------------------------
 # Racing
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    """What one client got: a result, a refusal (DomainError) or anything else (a bug)."""
-
-    value: Any = None
-    refusal: DomainError | None = None
-    crash: BaseException | None = None
-    trace: str = ""
-
-    @property
-    def label(self) -> str:
-        if self.crash is not None:
-            return f"crash:{type(self.crash).__name__}"
-        return self.refusal.code if self.refusal is not None else "ok"
-
-
-def race(*clients: Callable[[], Any]) -> list[Outcome]:
-    """Start every client at the same moment, each in its own thread with its own connection."""
-    barrier = threading.Barrier(len(clients))
-    outcomes: list[Outcome] = [Outcome() for _ in clients]
-
-    def run(index: int, client: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            outcomes[index] = Outcome(value=client())
-        except DomainError as exc:
-            outcomes[index] = Outcome(refusal=exc)
-        except BaseException as exc:
-            outcomes[index] = Outcome(crash=exc, trace=traceback.format_exc())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c), daemon=True) for i, c in enumerate(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a client hung"
-    crashes = [o.trace for o in outcomes if o.crash is not None]
-    assert not crashes, "unexpected exceptions:\n" + "\n".join(crashes)
-    return outcomes
-
-
-def tally(outcomes: list[Outcome]) -> dict[str, int]:
-    return dict(Counter(o.label for o in outcomes))
 
 
 def at(hour: int, minute: int = 0, *, days: int = 2) -> dt.datetime:

@@ -8,54 +8,20 @@ the transaction of the seat; SQLite queues writers.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import traceback
-from collections import Counter
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 from factories import make_merchant, make_offering, make_slot, make_user
+from racing import race, tally
 
 from yuyue.booking import services as engine
 from yuyue.booking.models import Booking, PaidBy
 from yuyue.core import timeutil
-from yuyue.core.errors import DomainError
 from yuyue.memberships.models import Card, CreditEntry
 from yuyue.memberships.services import ProductSpec, grant_card, save_product
 from yuyue.scheduling.models import Slot
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
-
-
-def race(clients: list[Callable[[], Any]]) -> list[str]:
-    """Run every client at once; each one's outcome: "ok" or the refusal's code."""
-    barrier = threading.Barrier(len(clients))
-    outcomes = [""] * len(clients)
-    crashes: list[str] = []
-
-    def run(index: int, client: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            client()
-            outcomes[index] = "ok"
-        except DomainError as exc:
-            outcomes[index] = exc.code
-        except BaseException:
-            crashes.append(traceback.format_exc())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c), daemon=True) for i, c in enumerate(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a client hung"
-    assert not crashes, "\n".join(crashes)
-    return outcomes
 
 
 def test_three_classes_eight_parallel_bookings_exactly_three_succeed():
@@ -70,10 +36,10 @@ def test_three_classes_eight_parallel_bookings_exactly_three_succeed():
     slots = [make_slot(offering=yoga, start=first + dt.timedelta(hours=i)) for i in range(8)]
 
     outcomes = race(
-        [(lambda s=s: engine.book(user=user, slot_id=s.pk, pay_with="credit", card_id=card.pk)) for s in slots]
+        *[(lambda s=s: engine.book(user=user, slot_id=s.pk, pay_with="credit", card_id=card.pk)) for s in slots]
     )
 
-    assert Counter(outcomes) == {"ok": 3, "payment_required": 5}
+    assert tally(outcomes) == {"ok": 3, "payment_required": 5}
     card.refresh_from_db()
     assert card.credits_left == 0
     booked = Booking.objects.filter(card=card, paid_by=PaidBy.CREDIT)
@@ -101,10 +67,10 @@ def test_cancelling_and_booking_at_once_never_lose_or_invent_a_class():
     new_slots = [make_slot(offering=yoga, start=first + dt.timedelta(hours=5 + i)) for i in range(4)]
     early = first - dt.timedelta(days=1)  # well before the cancellation deadline: the classes come back
     outcomes = race(
-        [(lambda b=b: engine.cancel(booking=Booking.objects.get(pk=b.pk), by=user, now=early)) for b in held]
-        + [(lambda s=s: engine.book(user=user, slot_id=s.pk, pay_with="credit", card_id=card.pk)) for s in new_slots]
+        *[(lambda b=b: engine.cancel(booking=Booking.objects.get(pk=b.pk), by=user, now=early)) for b in held],
+        *[(lambda s=s: engine.book(user=user, slot_id=s.pk, pay_with="credit", card_id=card.pk)) for s in new_slots],
     )
-    assert outcomes[:2] == ["ok", "ok"]
+    assert [o.label for o in outcomes[:2]] == ["ok", "ok"]
     card.refresh_from_db()
     active = Booking.objects.filter(card=card, status="confirmed").count()
     assert 0 <= card.credits_left == 2 - active

@@ -8,53 +8,22 @@ on the Payment and the engine's conditional UPDATE do the work.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
-import traceback
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
 from factories import make_offering, make_slot, make_user
 from paydom_world import PRICE_FEN, assert_money_adds_up, open_payment, send_refunds
+from racing import race, values
 
 from yuyue.booking import services as engine
 from yuyue.booking.models import Booking, BookingEvent, Status
-from yuyue.core.errors import DomainError
 from yuyue.ledger.models import LedgerEntry
 from yuyue.payments import services
 from yuyue.payments.models import NoticeOutcome, Payment, PaymentNotice, PaymentState, Refund, RefundState
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
-
-
-def race(*clients: Callable[[], Any]) -> list[Any]:
-    """Start every client at the same moment, each in its own thread with its own connection."""
-    barrier = threading.Barrier(len(clients))
-    results: list[Any] = [None] * len(clients)
-    crashes: list[str] = []
-
-    def run(index: int, client: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = client()
-        except DomainError as exc:
-            results[index] = exc
-        except BaseException:
-            crashes.append(traceback.format_exc())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c), daemon=True) for i, c in enumerate(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a client hung"
-    assert not crashes, "unexpected exceptions:\n" + "\n".join(crashes)
-    return results
 
 
 def _priced_slot(capacity: int = 1) -> Any:
@@ -68,8 +37,13 @@ def test_the_same_notification_twenty_times_at_once_confirms_once(sandbox):
     payment = open_payment(booking)
     headers, body = sandbox.notification(sandbox.pay(payment.out_trade_no))
 
-    answers = race(
-        *[lambda: services.receive_notification(provider_name="sandbox", headers=headers, body=body) for _ in range(20)]
+    answers = values(
+        race(
+            *[
+                lambda: services.receive_notification(provider_name="sandbox", headers=headers, body=body)
+                for _ in range(20)
+            ]
+        )
     )
 
     assert {a.status for a in answers} == {200}
@@ -87,7 +61,9 @@ def test_ten_clicks_on_pay_at_once_open_one_payment(sandbox):
     slot = _priced_slot()
     booking = engine.book(user=make_user(), slot_id=slot.pk)
 
-    started = race(*[lambda: services.start_payment(booking=booking, provider_name="sandbox") for _ in range(10)])
+    started = values(
+        race(*[lambda: services.start_payment(booking=booking, provider_name="sandbox") for _ in range(10)])
+    )
 
     assert len({s.payment.out_trade_no for s in started}) == 1
     assert {s.start.redirect_url for s in started} == {f"/pay/sandbox/{started[0].payment.out_trade_no}/"}
