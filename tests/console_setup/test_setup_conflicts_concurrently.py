@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import threading
-import traceback
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -20,9 +18,10 @@ from typing import Any
 import pytest
 from django.db import connection
 from factories import make_branch, make_resource
+from racing import race as race_clients
+from racing import tally
 
 from yuyue.core import timeutil
-from yuyue.core.errors import DomainError
 from yuyue.scheduling import services
 from yuyue.scheduling.models import Schedule, Slot, SlotStatus
 
@@ -33,29 +32,7 @@ TODAY = timeutil.today()
 
 def race(*clients: Callable[[], Any]) -> Counter[str]:
     """Run the clients at once; tally "ok" and refusal codes. Any other exception fails the test."""
-    barrier = threading.Barrier(len(clients))
-    labels: list[str] = []
-    crashes: list[str] = []
-
-    def run(client: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=30)
-            client()
-            labels.append("ok")
-        except DomainError as exc:
-            labels.append(exc.code)
-        except BaseException:
-            crashes.append(traceback.format_exc())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(c,), daemon=True) for c in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not crashes, "\n".join(crashes)
-    return Counter(labels)
+    return Counter(tally(race_clients(*clients)))
 
 
 def test_two_overlapping_rules_for_one_coach_saved_at_once_one_is_refused(merchant, make_offering):
