@@ -18,6 +18,14 @@ from yuyue.catalog.models import Offering
 from yuyue.tenants.models import Branch, Merchant
 
 
+@pytest.fixture(autouse=True)
+def _empty_hot_caches() -> None:
+    """In-process caches of settings (core/hotcache.py) must not outlive a rolled-back test."""
+    from yuyue.core import hotcache
+
+    hotcache.clear_all()
+
+
 @pytest.fixture
 def merchant(db: None) -> Merchant:
     return factories.make_merchant()

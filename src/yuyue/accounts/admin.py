@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from yuyue.accounts import tokencache
 from yuyue.accounts.models import ApiToken, Ban, EndUser, Person, PointsEntry
 from yuyue.core import timeutil
 from yuyue.core.admin import BlindIndexSearchMixin, ReadOnlyAdminMixin
@@ -240,7 +241,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke the selected tokens"))
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
-        count = queryset.filter(revoked_at=None).update(revoked_at=timeutil.now())
+        digests = list(queryset.filter(revoked_at=None).values_list("key_hash", flat=True))
+        count = ApiToken.objects.filter(key_hash__in=digests, revoked_at=None).update(revoked_at=timeutil.now())
+        tokencache.forget(*digests)
         self.message_user(
             request,
             ngettext("%(count)d token revoked.", "%(count)d tokens revoked.", count) % {"count": count},

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
+from yuyue.accounts import tokencache
 from yuyue.accounts.models import ApiToken, Ban, EndUser, LoginCode, Person, PointsBalance, PointsEntry, Relation
 from yuyue.core import ids, personal, ratelimit, timeutil
 from yuyue.core.errors import DomainError
@@ -59,10 +60,11 @@ def issue_tokens(users: list[EndUser], ttl: dt.timedelta | None = None) -> list[
     """One new bearer token per account, in order, stored in bulk."""
     raws = [ids.token() for _ in users]
     expires = timeutil.now() + ttl if ttl else None
-    ApiToken.objects.bulk_create(
+    tokens = ApiToken.objects.bulk_create(
         [ApiToken(key_hash=_token_hash(r), user=u, expires_at=expires) for r, u in zip(raws, users, strict=True)],
         batch_size=1000,
     )
+    transaction.on_commit(lambda: tokencache.put_many(tokens))
     return raws
 
 
@@ -75,18 +77,27 @@ def issue_token(*, user: EndUser | None = None, staff_user: User | None = None, 
     if (user is None) == (staff_user is None):
         raise ValueError("a token belongs to exactly one end user or one staff user")
     raw = ids.token()
-    ApiToken.objects.create(
+    token = ApiToken.objects.create(
         key_hash=_token_hash(raw),
         user=user,
         staff_user=staff_user,
         expires_at=timeutil.now() + ttl if ttl else None,
     )
+    transaction.on_commit(lambda: tokencache.put_many([token]))  # a token rolled back is never cached
     return raw
 
 
 def token_owner(raw: str) -> ApiToken | None:
-    """The live token for a raw bearer value (not revoked, not expired), with its owner loaded."""
-    token = ApiToken.objects.select_related("user", "staff_user").filter(key_hash=_token_hash(raw)).first()
+    """The live token for a raw bearer value (not revoked, not expired), with its owner loaded.
+
+    With Redis, live tokens are cached for a few seconds (``accounts.tokencache``).
+    """
+    digest = _token_hash(raw)
+    token = tokencache.get(digest)
+    if token is None:
+        token = ApiToken.objects.select_related("user", "staff_user").filter(key_hash=digest).first()
+        if token is not None and token.revoked_at is None:
+            tokencache.put(digest, token)
     if token is None or token.revoked_at is not None:
         return None
     if token.expires_at is not None and token.expires_at <= timeutil.now():
@@ -95,7 +106,10 @@ def token_owner(raw: str) -> ApiToken | None:
 
 
 def revoke_token(raw: str) -> bool:
-    return bool(ApiToken.objects.filter(key_hash=_token_hash(raw), revoked_at=None).update(revoked_at=timeutil.now()))
+    digest = _token_hash(raw)
+    revoked = bool(ApiToken.objects.filter(key_hash=digest, revoked_at=None).update(revoked_at=timeutil.now()))
+    tokencache.forget(digest)
+    return revoked
 
 
 def add_person(
@@ -312,6 +326,7 @@ def login_with_code(phone: str, code: str, *, now: dt.datetime | None = None) ->
     if not (len(code) == 6 and code.isascii() and code.isdigit()):
         raise DomainError("invalid", fields={"code": _("Please enter the 6-digit code.")})
     digest = personal.phone_hash(phone)
+    ratelimit.hit("login-verify-phone", digest, settings.RATE_LOGIN_VERIFY_PHONE, now=now)  # guesses across codes
     # Count the attempt first (conditional UPDATE): parallel guesses cannot exceed the limit.
     live = LoginCode.objects.filter(
         phone_hash=digest, used_at=None, expires_at__gt=now, attempts__lt=settings.LOGIN_CODE_MAX_ATTEMPTS

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from django.conf import settings
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -22,7 +21,7 @@ from yuyue.booking import documents, services
 from yuyue.booking.models import ACTIVE_STATUSES, Booking, WaitlistEntry
 from yuyue.booking.models import Status as BookingStatus
 from yuyue.catalog.api import OfferingOut, SlotInfo, offering_out, slot_out
-from yuyue.core import ratelimit, timeutil
+from yuyue.core import ratelimit, timeutil, waitingroom
 from yuyue.core.apischema import AUTH_ERRORS, Answers, DbId, Offset, Text, error_responses, no_nul, user_auth
 from yuyue.core.errors import DomainError
 
@@ -144,7 +143,8 @@ class ReviewCreated(Schema):
 # --- Shaping ------------------------------------------------------------------------------------
 
 
-def booking_out(booking: Booking) -> dict:
+def booking_out(booking: Booking, attendees: list | None = None) -> dict:
+    """The booking as the API shows it; ``attendees`` when already in hand (else they are read)."""
     zone = timeutil.local_zone()
     return {
         "code": booking.code,
@@ -160,7 +160,7 @@ def booking_out(booking: Booking) -> dict:
                 "is_minor": a.is_minor,
                 "guardian_name": a.guardian_name,
             }
-            for a in booking.attendees.all()
+            for a in (booking.attendees.all() if attendees is None else attendees)
         ],
         "party_size": booking.party_size,
         "amount_fen": booking.amount_fen,
@@ -214,7 +214,8 @@ def create_booking(
     idempotency_key: IdempotencyKey = None,
 ) -> Status[dict]:
     user = _user(request)
-    ratelimit.hit("booking", f"user:{user.pk}", settings.RATE_BOOKING_USER)
+    waitingroom.admit(user_id=user.pk, slot_id=payload.slot_id)  # in a peak window: queue, do not refuse
+    ratelimit.booking(request, user.pk)  # per account and per address, one Redis call
     booking = services.book(
         user=user,
         slot_id=payload.slot_id,
@@ -225,7 +226,10 @@ def create_booking(
         pay_with=payload.pay_with,
         card_id=payload.card_id,
     )
-    return Status(200 if booking.replayed else 201, _fresh(booking))
+    if booking.replayed:
+        return Status(200, _fresh(booking))
+    # A new booking comes back with its slot, offering and people loaded: no need to read it again.
+    return Status(201, booking_out(booking, attendees=booking.new_attendees))
 
 
 @router.get("/bookings", response={200: BookingList, **error_responses(*AUTH_ERRORS)}, summary="My bookings")

@@ -97,6 +97,8 @@ class Booking(models.Model):
 
     # Set by the engine when an Idempotency-Key replay returned this existing booking.
     replayed: bool = False
+    # Set by the engine on a booking it just made: its attendees, so the answer need not read them back.
+    new_attendees: list[Attendee] | None = None
 
     def __str__(self) -> str:
         return self.code

@@ -41,6 +41,7 @@ from django.utils.translation import gettext_lazy as _
 
 from yuyue.accounts import services as accounts
 from yuyue.accounts.models import Ban, EndUser, Person
+from yuyue.booking import gate
 from yuyue.booking.models import (
     ACTIVE_STATUSES,
     Actor,
@@ -160,6 +161,53 @@ def book(
 
 
 def _place_booking(
+    *, user: EndUser, slot_id: int, person_ids: Sequence[int], party_size: int | None, **rest: Any
+) -> Booking:
+    """Through the rush gate first (when Redis is there): sold-out answers never reach the database."""
+    admission = None
+    if gate.enabled():
+        admission = gate.admit(
+            slot_id=slot_id,
+            user_id=user.pk,
+            party_size=party_size,
+            people=len(person_ids),
+            load=lambda: _gate_figures(slot_id),
+        )
+    try:
+        booking = _place_booking_in_db(user=user, slot_id=slot_id, person_ids=person_ids, party_size=party_size, **rest)
+    except DomainError as exc:
+        if admission is not None:
+            admission.refused(full=exc.code == "slot_full")
+        raise
+    except BaseException:
+        if admission is not None:
+            admission.refused(full=False)
+        raise
+    if admission is not None and booking.replayed:  # another request with the same key made it
+        admission.refused(full=False)
+    return booking
+
+
+def _gate_figures(slot_id: int) -> gate.SlotFigures | None:
+    """What the gate starts from: the seats the database has left, and how a party counts."""
+    slot = (
+        Slot.objects.select_related("offering")
+        .filter(pk=slot_id, status=SlotStatus.OPEN, offering__is_active=True)
+        .only("capacity", "reserved", "offering__kind", "offering__policy_overrides")
+        .first()
+    )
+    if slot is None:
+        return None
+    policy = slot.offering.policy
+    return gate.SlotFigures(
+        left=slot.capacity - slot.reserved,
+        seats_per=policy.seats,
+        party=policy.party,
+        max_party_size=policy.max_party_size,
+    )
+
+
+def _place_booking_in_db(
     *,
     user: EndUser,
     slot_id: int,
@@ -209,9 +257,17 @@ def _place_booking(
     status = Status.PENDING_APPROVAL if policy.requires_approval else _after_acceptance(amount, policy)
     claim_keys = _claim_keys(slot=slot, policy=policy, identities=party.identities, answers=clean_answers)
 
+    # The seat UPDATE locks the slot row until the commit: on a hot slot every booking waits for
+    # that lock, so PostgreSQL takes it after the inserts (holding it for a few statements, not
+    # all of them). InnoDB must take it first: the booking INSERT's foreign-key check takes a
+    # shared lock on the slot row, and two bookings each holding one and both wanting the write
+    # lock would deadlock.
+    seats_first = connection.vendor != "postgresql"
+
     def place() -> Booking:
         with transaction.atomic():
-            _take_seats(slot, seats)
+            if seats_first:
+                _take_seats(slot, seats)
             booking = Booking.objects.create(
                 code=ids.booking_code(),
                 user=user,
@@ -234,11 +290,14 @@ def _place_booking(
             for attendee in party.attendees:
                 attendee.booking = booking
             Attendee.objects.bulk_create(party.attendees)
+            booking.new_attendees = party.attendees  # the answer shows them without reading them back
+            _take_claims(booking, claim_keys)  # a duplicate is refused before it queues for the seats
+            if not seats_first:
+                _take_seats(slot, seats)
             if card is not None:  # the card's classes, by a conditional UPDATE, in the seat's transaction
                 memberships.take_credits(
                     card=card, booking=booking, credits=party.size, starts_at=slot.start, now=now, by=booked_by
                 )
-            _take_claims(booking, claim_keys)
             _claim_resources(slot)
             _record(booking, "book", "", status, by=booked_by or user, now=now)
             if idempotency_key:
@@ -252,7 +311,9 @@ def _place_booking(
             return booking
 
     try:
-        return with_retries(place)
+        booking = with_retries(place)
+        slot.reserved += seats  # as of this booking, for its answer (``booking.slot`` is this slot)
+        return booking
     except _ConcurrentReplay:
         replay = _replay(user, idempotency_key or "", request_hash)
         if replay is None:  # the other request failed after all: try ours again
@@ -288,7 +349,7 @@ def _replay(user: EndUser, key: str, request_hash: str) -> Booking | None:
 
 def _open_slot(slot_id: int) -> Slot:
     slot = (
-        Slot.objects.select_related("offering", "offering__merchant")
+        Slot.objects.select_related("offering", "offering__merchant", "offering__branch")
         .prefetch_related("resources")
         .filter(pk=slot_id)
         .first()
@@ -512,8 +573,11 @@ def _take_seats(slot: Slot, seats: int) -> None:
         raise DomainError("slot_full")
 
 
-def _give_back_seats(slot_id: int, seats: int) -> None:
-    Slot.objects.filter(pk=slot_id, reserved__gte=seats).update(reserved=F("reserved") - seats)
+def _give_back_seats(slot_id: int, seats: int, user_id: int | None = None) -> None:
+    """The one place seats go back to a slot; the rush gate hears of it once this commits."""
+    freed = Slot.objects.filter(pk=slot_id, reserved__gte=seats).update(reserved=F("reserved") - seats)
+    if freed and gate.enabled():
+        transaction.on_commit(lambda: gate.seats_freed(slot_id=slot_id, seats=seats, user_id=user_id))
 
 
 def _claim_resources(slot: Slot) -> None:
@@ -546,7 +610,7 @@ def _claim_resources(slot: Slot) -> None:
 
 def _release(booking: Booking, now: dt.datetime) -> None:
     """Give back what an active booking held: seats, claims, and the slot's resources if now empty."""
-    _give_back_seats(booking.slot_id, booking.seats)
+    _give_back_seats(booking.slot_id, booking.seats, booking.user_id)
     Claim.objects.filter(booking=booking).delete()
     _release_idle_resources(booking.slot_id)
     promote_waitlist(slot_id=booking.slot_id, now=now)
@@ -896,7 +960,7 @@ def reschedule(*, booking: Booking, slot_id: int, by: By, now: dt.datetime | Non
             Booking.objects.filter(pk=booking.pk).update(
                 slot=new_slot, reschedule_count=F("reschedule_count") + 1, updated_at=now
             )
-            _give_back_seats(old_slot_id, booking.seats)
+            _give_back_seats(old_slot_id, booking.seats, booking.user_id)
             _release_idle_resources(old_slot_id)
             booking.refresh_from_db()
             _record(
@@ -946,7 +1010,9 @@ def join_waitlist(
             entry = WaitlistEntry.objects.create(
                 slot=slot,
                 user=user,
-                person_ids=list(person_ids),
+                # Only the people a real-name booking checked: ids a count-based offering ignored
+                # (possibly not even the caller's) are not kept.
+                person_ids=list(person_ids) if party.attendees else [],
                 party_size=party.size,
                 answers=clean_answers,
                 active_key=f"{slot.pk}:{user.pk}",

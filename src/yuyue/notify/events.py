@@ -12,23 +12,30 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from yuyue.accounts.models import Ban
 from yuyue.booking.models import Actor, Booking, BookingEvent, Status
+from yuyue.core.hotcache import HotCache
 from yuyue.notify import outbox
 from yuyue.notify.models import OfferingReminders
 
 EVENT_KIND = "notify.event"
 
 
+def _event_row(
+    booking: Booking, event: str, key: str, *, at: dt.datetime, due_at: dt.datetime | None = None, **data: Any
+) -> outbox.OutboxItem:
+    # "at": when the change happened (the engine's clock), so a message delivered much later is recognised.
+    payload = {"event": event, "booking_id": booking.pk, "user_id": booking.user_id, "at": at.isoformat(), **data}
+    return outbox.row(EVENT_KIND, payload, merchant_id=booking.merchant_id, due_at=due_at, key=key)
+
+
 def _enqueue_event(
     booking: Booking, event: str, key: str, *, at: dt.datetime, due_at: dt.datetime | None = None, **data: Any
 ) -> None:
-    # "at": when the change happened (the engine's clock), so a message delivered much later is recognised.
-    payload = {"event": event, "booking_id": booking.pk, "user_id": booking.user_id, "at": at.isoformat(), **data}
-    outbox.enqueue(EVENT_KIND, payload, merchant_id=booking.merchant_id, due_at=due_at, key=key)
+    outbox.enqueue_many([_event_row(booking, event, key, at=at, due_at=due_at, **data)])
 
 
 def booking_event(event: BookingEvent) -> None:
@@ -38,8 +45,8 @@ def booking_event(event: BookingEvent) -> None:
     key = f"ev:{event.pk}"
     at = event.created_at
     if action in {"book", "approve", "confirm"} and to == Status.CONFIRMED:
-        _enqueue_event(booking, "confirmed", key, at=at)
-        schedule_reminders(booking, now=event.created_at)
+        # The confirmation and its reminders: one insert (a booking's hot path).
+        outbox.enqueue_many([_event_row(booking, "confirmed", key, at=at), *_reminder_rows(booking, now=at)])
     elif action == "promote":
         # The promoted booking was just "booked" in this transaction: say "promoted" instead.
         outbox.OutboxItem.objects.filter(
@@ -90,35 +97,56 @@ def booking_event(event: BookingEvent) -> None:
 # --- reminders ---------------------------------------------------------------------------------
 
 
+# An offering's own lead times, read on every confirmed booking: kept in the process for a few
+# seconds (YUYUE_HOT_CACHE_SECONDS; see core/hotcache.py for how fresh that is).
+_own_hours: HotCache[list[float] | None] = HotCache("reminder-hours")
+
+
 def reminder_hours(offering_id: int) -> list[float]:
-    own = OfferingReminders.objects.filter(offering_id=offering_id).values_list("hours", flat=True).first()
+    own = _own_hours.get(
+        offering_id,
+        lambda: OfferingReminders.objects.filter(offering_id=offering_id).values_list("hours", flat=True).first(),
+    )
     hours = own if own is not None else settings.NOTIFY_REMINDER_HOURS
     return sorted({float(h) for h in hours if float(h) > 0}, reverse=True)
+
+
+@receiver([post_save, post_delete], sender=OfferingReminders, dispatch_uid="notify-reminder-hours-changed")
+def _reminders_changed(sender: type[OfferingReminders], instance: OfferingReminders, **kwargs: Any) -> None:
+    _own_hours.forget(instance.offering_id)
 
 
 def _hours_label(hours: float) -> str:
     return f"{hours:g}"
 
 
-def schedule_reminders(booking: Booking, *, now: dt.datetime) -> int:
+def _reminder_rows(booking: Booking, *, now: dt.datetime) -> list[outbox.OutboxItem]:
     """One row per lead time, due that long before the start; keyed so a booking never gets one twice."""
     start = booking.slot.start
-    made = 0
+    rows = []
     for hours in reminder_hours(booking.offering_id):
         due = start - dt.timedelta(hours=hours)
         if due <= now:
             continue  # booked later than this reminder: the confirmation says it all
-        _enqueue_event(
-            booking,
-            "reminder",
-            f"reminder:{booking.pk}:{booking.slot_id}:{_hours_label(hours)}",
-            at=due,
-            due_at=due,
-            slot_id=booking.slot_id,
-            hours=hours,
+        rows.append(
+            _event_row(
+                booking,
+                "reminder",
+                f"reminder:{booking.pk}:{booking.slot_id}:{_hours_label(hours)}",
+                at=due,
+                due_at=due,
+                slot_id=booking.slot_id,
+                hours=hours,
+            )
         )
-        made += 1
-    return made
+    return rows
+
+
+def schedule_reminders(booking: Booking, *, now: dt.datetime) -> int:
+    """Write the booking's reminder rows (see ``_reminder_rows``); returns how many were due."""
+    rows = _reminder_rows(booking, now=now)
+    outbox.enqueue_many(rows)
+    return len(rows)
 
 
 def _pending_reminders(booking: Booking) -> Any:

@@ -6,6 +6,8 @@ at least once:
 
 - ``enqueue(kind, payload, merchant_id=…, due_at=…, key=…)`` inside the caller's transaction;
   a ``key`` is unique, so enqueuing the same thing twice is a no-op that returns the first row.
+  ``enqueue_many(rows)`` writes several ``row(…)`` at once in one statement (the hot path of a
+  booking: its confirmation and reminders), skipping those whose key is taken.
 - ``@handler(kind)`` registers ``fn(item) -> None``; it raises on failure (``Permanent`` to give
   up at once, ``Defer`` to try again later without counting an attempt).
 - ``deliver_due()`` claims due rows (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL and
@@ -163,6 +165,50 @@ def enqueue(
             raise
         return existing
     return item
+
+
+def row(
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    merchant_id: int | None,
+    due_at: dt.datetime | None = None,
+    key: str | None = None,
+    max_attempts: int | None = None,
+) -> OutboxItem:
+    """An unsaved row for ``enqueue_many`` (same arguments as ``enqueue``)."""
+    return OutboxItem(
+        kind=kind,
+        merchant_id=merchant_id,
+        payload=payload,
+        key=key[:190] if key else None,
+        next_attempt_at=due_at or timeutil.now(),
+        max_attempts=max_attempts or 0,
+    )
+
+
+def enqueue_many(items: list[OutboxItem]) -> None:
+    """Write several rows (made by ``row``) in ONE statement, inside the caller's transaction.
+
+    A row whose ``key`` is already taken is skipped, as ``enqueue`` would: the insert ignores
+    conflicts (``ON CONFLICT DO NOTHING`` / ``INSERT IGNORE`` / ``INSERT OR IGNORE``), so it needs
+    no savepoint and a duplicate cannot spoil the caller's transaction. Unlike ``enqueue`` it does
+    not hand back the rows (their ids are not read back): for producers that only write.
+    """
+    if not items:
+        return
+    if not connection.features.supports_ignore_conflicts:  # every backend yuyue runs on has it
+        for item in items:
+            enqueue(
+                item.kind,
+                item.payload,
+                merchant_id=item.merchant_id,
+                due_at=item.next_attempt_at,
+                key=item.key,
+                max_attempts=item.max_attempts,
+            )
+        return
+    OutboxItem.objects.bulk_create(items, ignore_conflicts=True)
 
 
 # --- delivery ----------------------------------------------------------------------------------

@@ -25,12 +25,15 @@ import httpx
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from yuyue.booking.models import Booking, BookingEvent
 from yuyue.core import timeutil
 from yuyue.core.errors import DomainError
+from yuyue.core.hotcache import HotCache
 from yuyue.notify import outbox
 from yuyue.notify.outbox import OutboxItem
 from yuyue.webhooks.models import WebhookAttempt, WebhookEndpoint, new_secret
@@ -170,22 +173,38 @@ def queue_event(event: BookingEvent) -> int:
     event_type = EVENT_TYPES.get(event.action)
     if event_type is None:
         return 0
-    endpoints = [
-        e
-        for e in WebhookEndpoint.objects.filter(merchant_id=event.booking.merchant_id, is_active=True)
-        if e.wants(event_type)
-    ]
+    endpoints = [e for e in active_endpoints(event.booking.merchant_id) if e.wants(event_type)]
     if not endpoints:
         return 0
     body = json.loads(json.dumps(event_body(event, event_type), default=str))
-    for endpoint in endpoints:
-        outbox.enqueue(
-            KIND,
-            {"endpoint": endpoint.pk, "type": event_type, "body": body},
-            merchant_id=endpoint.merchant_id,
-            key=f"webhook:{endpoint.pk}:{event.pk}",
-        )
+    outbox.enqueue_many(
+        [
+            outbox.row(
+                KIND,
+                {"endpoint": endpoint.pk, "type": event_type, "body": body},
+                merchant_id=endpoint.merchant_id,
+                key=f"webhook:{endpoint.pk}:{event.pk}",
+            )
+            for endpoint in endpoints
+        ]
+    )
     return len(endpoints)
+
+
+# A merchant's active endpoints, read on every booking event: kept in the process for a few seconds
+# (YUYUE_HOT_CACHE_SECONDS; see core/hotcache.py for how fresh that is).
+_endpoints: HotCache[tuple[WebhookEndpoint, ...]] = HotCache("webhook-endpoints")
+
+
+def active_endpoints(merchant_id: int) -> tuple[WebhookEndpoint, ...]:
+    return _endpoints.get(
+        merchant_id, lambda: tuple(WebhookEndpoint.objects.filter(merchant_id=merchant_id, is_active=True))
+    )
+
+
+@receiver([post_save, post_delete], sender=WebhookEndpoint, dispatch_uid="webhooks-endpoints-changed")
+def _endpoint_changed(sender: type[WebhookEndpoint], instance: WebhookEndpoint, **kwargs: Any) -> None:
+    _endpoints.forget(instance.merchant_id)
 
 
 # --- Signing and delivery -------------------------------------------------------------------------
@@ -260,3 +279,4 @@ def _log_attempt(endpoint: WebhookEndpoint, item: OutboxItem, status_code: int |
             WebhookEndpoint.objects.filter(pk=endpoint.pk, is_active=True).update(
                 is_active=False, disabled_at=timeutil.now(), disabled_reason=reason[:300]
             )
+            _endpoints.forget(endpoint.merchant_id)  # update() sends no signal
