@@ -21,6 +21,16 @@ class NoShowBan(BaseModel):
     ban_days: int = Field(90, ge=1)
 
 
+class WaitingRoom(BaseModel):
+    """A daily peak window (local time): booking requests above ``admit_per_second`` wait in a queue
+    and see their place instead of an error (see ``core/waitingroom.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    starts: dt.time = Field(description="when the window opens each day, e.g. 08:00")
+    minutes: int = Field(30, ge=1, le=24 * 60, description="how long the window lasts")
+    admit_per_second: int = Field(50, ge=1, le=100_000, description="people let through to booking per second")
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -87,6 +97,11 @@ class Policy(BaseModel):
         None, ge=1, description="fewer seats booked than this at the check time cancel the slot; empty: off"
     )
     min_attendance_check_hours: float = Field(3, ge=0, description="when minimum attendance is checked: hours before")
+
+    # --- holiday rush
+    waiting_room: WaitingRoom | None = Field(
+        None, description="a daily peak window in which booking requests queue above a rate; empty: off"
+    )
 
     def merged(self, overrides: dict) -> Policy:
         """This policy with an offering's overrides applied (validated)."""

@@ -45,6 +45,7 @@ EDITABLE_POLICY = (
     "points_may_go_negative",
     "min_attendance",
     "min_attendance_check_hours",
+    "waiting_room",
 )
 HOLIDAY_POLICY = ("holiday_mode", "holiday_capacity_factor")
 

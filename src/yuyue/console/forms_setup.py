@@ -412,10 +412,21 @@ class OfferingForm(forms.Form):
         help_text=_("Fewer booked at the check time: the class is cancelled and everyone refunded. Empty: off."),
     )
     min_attendance_check_hours = forms.FloatField(label=_("Check attendance (hours before the start)"), required=False)
+    # Holiday rush: a daily peak window in which booking requests queue above a rate (core/waitingroom.py).
+    waiting_room = forms.BooleanField(
+        label=_("Waiting room at peak times"),
+        required=False,
+        help_text=_("Above this many people a second, customers queue and see their place instead of an error."),
+    )
+    waiting_room_starts = forms.TimeField(label=_("Peak starts at (every day)"), required=False, initial="08:00")
+    waiting_room_minutes = forms.IntegerField(label=_("Peak lasts (minutes)"), required=False, initial=30)
+    waiting_room_admit_per_second = forms.IntegerField(
+        label=_("Let through (people per second)"), required=False, initial=50
+    )
 
     # The policy keys the console edits (catalog.services decides which); the no-show rule has its
     # own three fields above.
-    POLICY_FIELDS = tuple(key for key in EDITABLE_POLICY if key != "no_show_ban")
+    POLICY_FIELDS = tuple(key for key in EDITABLE_POLICY if key not in {"no_show_ban", "waiting_room"})
 
     def __init__(
         self,
@@ -430,10 +441,18 @@ class OfferingForm(forms.Form):
             kind = offering.kind if offering is not None else kind
             policy = policy_values(offering, kind)
             ban = policy.pop("no_show_ban")
+            room = policy.pop("waiting_room")
             initial: dict[str, Any] = {**policy, "kind": kind, "no_show_ban": ban is not None}
             if ban is not None:
                 initial.update(
                     no_show_count=ban.count, no_show_window_days=ban.window_days, no_show_ban_days=ban.ban_days
+                )
+            if room is not None:
+                initial.update(
+                    waiting_room=True,
+                    waiting_room_starts=room.starts,
+                    waiting_room_minutes=room.minutes,
+                    waiting_room_admit_per_second=room.admit_per_second,
                 )
             if offering is not None:
                 initial.update(
@@ -456,6 +475,10 @@ class OfferingForm(forms.Form):
             for name in ("no_show_count", "no_show_window_days", "no_show_ban_days"):
                 if data.get(name) is None:
                     self.add_error(name, _("Required for the no-show rule."))
+        if data.get("waiting_room"):
+            for name in ("waiting_room_starts", "waiting_room_minutes", "waiting_room_admit_per_second"):
+                if data.get(name) is None:
+                    self.add_error(name, _("Required for the waiting room."))
         return data
 
     def spec(self, form_rows: list[dict[str, Any]]) -> OfferingSpec:
@@ -470,6 +493,15 @@ class OfferingForm(forms.Form):
                 "ban_days": data["no_show_ban_days"],
             }
             if data["no_show_ban"]
+            else None
+        )
+        policy["waiting_room"] = (
+            {
+                "starts": data["waiting_room_starts"].strftime("%H:%M"),
+                "minutes": data["waiting_room_minutes"],
+                "admit_per_second": data["waiting_room_admit_per_second"],
+            }
+            if data["waiting_room"]
             else None
         )
         return OfferingSpec(
@@ -491,6 +523,8 @@ def put_offering_errors(form: OfferingForm, exc: DomainError) -> None:
     fields = dict(exc.fields)
     if "no_show_ban" in fields:
         form.add_error("no_show_ban", str(fields.pop("no_show_ban")))
+    if "waiting_room" in fields:
+        form.add_error("waiting_room", str(fields.pop("waiting_room")))
     put_errors(
         form, DomainError(exc.code, exc.message, fields=fields) if fields else DomainError(exc.code, exc.message)
     )
