@@ -1,4 +1,4 @@
-"""The `yuyue` command: serve, worker, demo, slots, token, manage, keys, ledger, recommend, payments,
+"""The `yuyue` command: serve, worker, demo, slots, token, manage, keys, ledger, recommend, payments, privacy,
 assistant.
 
 User mistakes end with a one-line message on stderr and exit status 2, never a traceback.
@@ -125,8 +125,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "gthread",
         "--threads",
         "4",
-        "--access-logfile",
-        "-",
         "--error-logfile",
         "-",
         "--graceful-timeout",
@@ -136,6 +134,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ]
     if _gunicorn_has("control_socket_disable"):  # gunicorn ≥ 25.1 opens a control socket in $HOME
         command.append("--no-control-socket")
+    if settings.ACCESS_LOG:  # a line per request; YUYUE_ACCESS_LOG=off spares a rush thousands a second
+        command += ["--access-logfile", "-"]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "yuyue.settings", "YUYUE_HOME": str(settings.WORK_DIR)}
 
     stop = threading.Event()
@@ -191,20 +191,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
             "`yuyue worker` needs a message broker: set YUYUE_BROKER_URL (e.g. redis://127.0.0.1:6379/1). "
             "Without one, `yuyue serve` runs background work in-process."
         )
-    schedule = settings.WORK_DIR / "celerybeat-schedule"
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "yuyue.tasks",
-        "worker",
-        "-B",
-        "--schedule",
-        str(schedule),
-        "--loglevel",
-        args.loglevel,
-    ]
+    command = [sys.executable, "-m", "celery", "-A", "yuyue.tasks", "worker", "--loglevel", args.loglevel]
+    if not args.no_beat:  # the periodic scheduler must run exactly once per installation
+        command += ["-B", "--schedule", str(settings.WORK_DIR / "celerybeat-schedule")]
     if args.concurrency:
         command += ["--concurrency", str(args.concurrency)]
     sys.stdout.flush()
@@ -406,6 +395,21 @@ def cmd_ledger_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- privacy -----------------------------------------------------------------------------------
+
+
+def cmd_privacy_anonymise(args: argparse.Namespace) -> int:
+    from django.conf import settings
+
+    from yuyue.privacy.services import anonymise_finished
+
+    count = anonymise_finished(dry_run=args.dry_run)
+    days = settings.PERSONAL_DATA_RETENTION_DAYS
+    verb = "would be anonymised" if args.dry_run else "anonymised"
+    print(f"{count} bookings finished more than {days} days ago {verb}")
+    return 0
+
+
 # --- recommend ---------------------------------------------------------------------------------
 
 
@@ -504,6 +508,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run a Celery worker with the periodic scheduler (needs YUYUE_BROKER_URL)")
     p.add_argument("--concurrency", type=int, default=0, help="worker processes (default: one per core)")
     p.add_argument("--loglevel", default="info", help="Celery log level (default info)")
+    p.add_argument(
+        "--no-beat",
+        action="store_true",
+        help="without the periodic scheduler: for every worker but one when several run",
+    )
     p.set_defaults(func=cmd_worker, django=True)
 
     p = sub.add_parser("demo", help="migrate and load demo merchants for the six kinds; prints the logins")
@@ -559,6 +568,14 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--date", required=True, help="the day, YYYY-MM-DD (Asia/Shanghai)")
     rc.add_argument("--provider", help="only this provider (wechat, alipay, sandbox); default: every configured one")
     rc.set_defaults(func=cmd_payments_reconcile, django=True)
+
+    p = sub.add_parser("privacy", help="personal data lifecycle (see docs/privacy.md)")
+    privacy = p.add_subparsers(dest="privacy_command", metavar="ACTION", required=True)
+    a = privacy.add_parser(
+        "anonymise", help="wipe personal data of bookings finished longer ago than YUYUE_PERSONAL_DATA_RETENTION_DAYS"
+    )
+    a.add_argument("--dry-run", action="store_true", help="only count the bookings that are due")
+    a.set_defaults(func=cmd_privacy_anonymise, django=True)
 
     p = sub.add_parser("recommend", help="the recommender behind GET /api/v1/recommendations")
     recommend = p.add_subparsers(dest="recommend_command", metavar="ACTION", required=True)

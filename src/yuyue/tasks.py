@@ -75,6 +75,13 @@ def ledger_checkpoint() -> int:
     return services.checkpoint_periodic()
 
 
+def anonymise_personal_data() -> int:
+    """Personal data of bookings finished more than YUYUE_PERSONAL_DATA_RETENTION_DAYS ago is wiped."""
+    from yuyue.privacy import services
+
+    return services.anonymise_finished()
+
+
 JOBS: dict[str, Callable[[], int]] = {
     job.__name__: job
     for job in (
@@ -85,6 +92,7 @@ JOBS: dict[str, Callable[[], int]] = {
         ledger_checkpoint,
         check_min_attendance,
         train_recommendations,
+        anonymise_personal_data,
     )
 }
 

@@ -112,7 +112,14 @@ def test_slot_range_must_be_sensible(anon: ApiClient):
 def test_people_come_back_masked(api: ApiClient, user):
     id_number = make_id_number(dt.date(1985, 3, 4))
     created = api.post(
-        "/me/people", {"name": "张三丰", "relation": "self", "id_number": id_number, "phone": "13812345678"}
+        "/me/people",
+        {
+            "name": "张三丰",
+            "relation": "self",
+            "id_number": id_number,
+            "phone": "13812345678",
+            "sensitive_consent": True,  # the separate consent an ID number needs
+        },
     )
     assert created.status_code == 201
     body = created.json()
@@ -140,7 +147,14 @@ def test_child_needs_a_guardian(api: ApiClient, user):
     assert refused.status_code == 422 and "guardian_id" in refused.json()["error"]["fields"]
     parent = make_person(owner=user, name="王芳")
     accepted = api.post(
-        "/me/people", {"name": "小明", "relation": "child", "id_number": child_id, "guardian_id": parent.pk}
+        "/me/people",
+        {
+            "name": "小明",
+            "relation": "child",
+            "id_number": child_id,
+            "guardian_id": parent.pk,
+            "sensitive_consent": True,
+        },
     )
     assert accepted.status_code == 201 and accepted.json()["is_minor"] is True
 

@@ -118,6 +118,17 @@ def desk_cases(s: Shop) -> list[Case]:
         *stats_cases(s),
         *membership_cases(s),
         *assistant_cases(s),
+        *privacy_cases(s),
+    ]
+
+
+def privacy_cases(s: Shop) -> list[Case]:
+    """Full ID numbers: the audited reveal on a booking, the owner's full-ID export and the audit log."""
+    purpose = {"purpose": "check_identity"}
+    return [
+        Case("reveal_ids", {"code": s.booking.code}, "POST", "personal.full", data=purpose),
+        Case("export_full_ids", {}, "POST", "bookings.export", data=purpose),
+        Case("id_reveals", {}, "GET", "audit.view"),
     ]
 
 

@@ -67,6 +67,7 @@ def add_person_inline(page: Any, name: str, id_number: str, *, relation: str = "
     check = page.locator("#person_id_number-check .ok-text")
     check.wait_for()  # checked as it was typed
     said = check.inner_text()
+    page.check("#person_sensitive_consent")  # the separate consent an ID number needs
     page.click("#people-picker button:has-text('添加')")
     return said
 
@@ -125,9 +126,9 @@ def test_scenic_spot_with_two_real_name_visitors(page: Any, make_offering: Any) 
     sign_in_on_the_page(page, "13700010002")
     page.wait_for_url(f"**/slots/{slot.pk}/book/")
     add_person_inline(page, "陈晓明", make_id_number(dt.date(1986, 4, 2)))
-    page.locator("#people-picker input[type=checkbox]").first.wait_for()
+    page.locator("#people-picker input[name=people]").first.wait_for()
     add_person_inline(page, "段岚艳", make_id_number(dt.date(1988, 9, 9)), relation="spouse")
-    page.locator("#people-picker input[type=checkbox]").nth(1).wait_for()
+    page.locator("#people-picker input[name=people]").nth(1).wait_for()
     boxes = page.locator("#people-picker input[name=people]")
     assert boxes.count() == 2 and all(boxes.nth(i).is_checked() for i in range(2))
     page.click("button[value=book]")

@@ -291,7 +291,12 @@ def test_clinic_child_is_booked_with_a_guardian(signed_in: Client, clinic_slot: 
 def test_a_person_is_added_inline_and_comes_back_chosen(signed_in: Client, scenic_slot: Any, adult: Any) -> None:
     response = signed_in.post(
         reverse("h5:person_add"),
-        {"people": [adult.pk], "person_name": "李雷", "person_id_number": make_id_number(dt.date(1992, 2, 2))},
+        {
+            "people": [adult.pk],
+            "person_name": "李雷",
+            "person_id_number": make_id_number(dt.date(1992, 2, 2)),
+            "person_sensitive_consent": "1",
+        },
         HTTP_HX_REQUEST="true",
     )
     page = text(response)
@@ -340,7 +345,12 @@ def test_the_id_number_is_checked_as_it_is_typed(client: Client) -> None:
 def test_people_page_adds_and_removes(signed_in: Client, customer: Any) -> None:
     response = signed_in.post(
         reverse("h5:person_add"),
-        {"person_name": "韩梅梅", "person_relation": "spouse", "person_id_number": make_id_number()},
+        {
+            "person_name": "韩梅梅",
+            "person_relation": "spouse",
+            "person_id_number": make_id_number(),
+            "person_sensitive_consent": "1",
+        },
     )
     assert response.status_code == 302
     person = Person.objects.get(name="韩梅梅")
@@ -512,7 +522,13 @@ def test_add_a_person_on_the_booking_form_without_scripts(signed_in: Client, sce
     url = reverse("h5:book", args=[scenic_slot.pk])
     response = signed_in.post(
         url,
-        {"action": "add_person", "people": [adult.pk], "person_name": "李雷", "person_id_number": make_id_number()},
+        {
+            "action": "add_person",
+            "people": [adult.pk],
+            "person_name": "李雷",
+            "person_id_number": make_id_number(),
+            "person_sensitive_consent": "1",
+        },
     )
     added = Person.objects.get(name="李雷")
     page = text(response)

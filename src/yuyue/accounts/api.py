@@ -10,7 +10,7 @@ from ninja import Field, Router, Schema, Status
 
 from yuyue.accounts import services
 from yuyue.accounts.models import EndUser, Person, Relation
-from yuyue.core import timeutil
+from yuyue.core import ratelimit, timeutil
 from yuyue.core.apischema import AUTH_ERRORS, DbId, Text, error_responses, user_auth
 from yuyue.core.apischema import client_ip as _client_ip
 
@@ -57,6 +57,11 @@ class PersonIn(Schema):
     phone: Text | None = Field(None, max_length=32)
     birth_date: dt.date | None = None
     guardian_id: DbId | None = Field(None, description="an adult among the account's people (children under 14)")
+    sensitive_consent: bool = Field(
+        False,
+        description="separate consent (PIPL art. 29/31) to an ID number or a child under 14; required then, "
+        "see GET /privacy/consent-texts",
+    )
 
 
 class PersonOut(Schema):
@@ -115,11 +120,12 @@ def request_otp(request: HttpRequest, payload: OtpIn) -> Status[dict]:
 
 @router.post(
     "/auth/login",
-    response={200: TokenOut, **error_responses("forbidden")},
+    response={200: TokenOut, **error_responses("forbidden", "rate_limited")},
     tags=["sign-in"],
     summary="Sign in with phone and code",
 )
 def login(request: HttpRequest, payload: LoginIn) -> dict:
+    ratelimit.sign_in_ip(request)
     return _signed_in(services.login_with_code(payload.phone, payload.code))
 
 
@@ -131,17 +137,19 @@ def login(request: HttpRequest, payload: LoginIn) -> dict:
     description='In demo mode a local sandbox stands in for WeChat: codes starting with "demo-" sign in.',
 )
 def login_wechat(request: HttpRequest, payload: MiniProgramLoginIn) -> dict:
+    ratelimit.sign_in_ip(request)
     return _signed_in(services.login_with_wechat(payload.code))
 
 
 @router.post(
     "/auth/alipay",
-    response={200: TokenOut, **error_responses("forbidden", "unavailable")},
+    response={200: TokenOut, **error_responses("forbidden", "rate_limited", "unavailable")},
     tags=["sign-in"],
     summary="Sign in from an Alipay mini-program (my.getAuthCode code)",
     description='In demo mode a local sandbox stands in for Alipay: codes starting with "demo-" sign in.',
 )
 def login_alipay(request: HttpRequest, payload: MiniProgramLoginIn) -> dict:
+    ratelimit.sign_in_ip(request)
     return _signed_in(services.login_with_alipay(payload.code))
 
 
@@ -160,6 +168,23 @@ def logout(request: HttpRequest) -> Status[None]:
 @router.get("/me", auth=user_auth, response={200: UserOut, **error_responses(*AUTH_ERRORS)}, tags=["people"])
 def me(request: HttpRequest) -> dict:
     return user_out(request.auth)  # type: ignore[attr-defined]
+
+
+@router.delete(
+    "/me",
+    auth=user_auth,
+    response={204: None, **error_responses(*AUTH_ERRORS, "not_allowed")},
+    tags=["privacy"],
+    summary="Delete my account",
+    description="Refused (409 not_allowed, with the upcoming bookings, payments, refunds and cards in `fields`) "
+    "until nothing is pending; then phone, people and personal booking data are wiped and every token revoked. "
+    "Bookings stay as anonymous records for the merchants' statistics and ledger.",
+)
+def delete_me(request: HttpRequest) -> Status[None]:
+    from yuyue.privacy import services as privacy
+
+    privacy.delete_account(request.auth)  # type: ignore[attr-defined]
+    return Status(204, None)
 
 
 # --- My people ------------------------------------------------------------------------------------
@@ -185,8 +210,12 @@ def list_people(request: HttpRequest) -> list[dict]:
     summary="Add a person; the resident ID is checked and a child needs a guardian",
 )
 def add_person(request: HttpRequest, payload: PersonIn) -> Status[dict]:
-    person = services.add_person(
+    from yuyue.privacy import services as privacy
+
+    person = privacy.add_person(
         owner=request.auth,  # type: ignore[attr-defined]
+        consent=payload.sensitive_consent,
+        ip=_client_ip(request) or None,
         name=payload.name,
         relation=payload.relation,
         id_number=payload.id_number,
@@ -205,5 +234,7 @@ def add_person(request: HttpRequest, payload: PersonIn) -> Status[dict]:
     summary="Remove a person (past bookings keep their copy)",
 )
 def remove_person(request: HttpRequest, person_id: DbId) -> Status[None]:
-    services.remove_person(owner=request.auth, person_id=person_id)  # type: ignore[attr-defined]
+    from yuyue.privacy import services as privacy  # also wipes the ID and phone, withdraws consents
+
+    privacy.remove_person(owner=request.auth, person_id=person_id)  # type: ignore[attr-defined]
     return Status(204, None)

@@ -22,11 +22,13 @@ from yuyue.booking.models import Booking
 from yuyue.console import exports, selectors, services
 from yuyue.console.access import Desk, active_staff, client_ip, desk_for
 from yuyue.core import personal
+from yuyue.core.apischema import AUTH_ERRORS, error_responses
 from yuyue.core.errors import DomainError
 
 router = Router(tags=["merchant"])
 
 MAX_LIMIT = 200
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class StaffToken(HttpBearer):
@@ -122,7 +124,7 @@ def booking_out(booking: Booking, desk: Desk) -> dict[str, Any]:
         "attendees": [
             {
                 "name": a.name,
-                "id_number": a.id_number if full else a.id_masked,
+                "id_number": a.id_masked,  # full IDs only through the console's audited action
                 "phone": a.phone if full else personal.mask_phone(a.phone),
             }
             for a in booking.attendees.all()
@@ -140,12 +142,10 @@ def booking_out(booking: Booking, desk: Desk) -> dict[str, Any]:
 
 
 def _answers(booking: Booking, full: bool) -> dict[str, Any]:
-    if full:
-        return dict(booking.answers)
     kinds = {f.key: f.type for f in booking.offering.form}
     shown: dict[str, Any] = {}
     for key, value in booking.answers.items():
-        if kinds.get(key) == "phone":
+        if not full and kinds.get(key) == "phone":
             value = personal.mask_phone(str(value))
         elif kinds.get(key) == "id_number":
             value = personal.mask_id(str(value))
@@ -163,7 +163,7 @@ def _filtered(request: HttpRequest, desk: Desk, export: str = "") -> Any:
 
 @router.get(
     "/bookings",
-    response=BookingPage,
+    response={200: BookingPage, **error_responses(*AUTH_ERRORS)},
     auth=StaffToken(),
     summary=str(_("The merchant's bookings, filtered")),
 )
@@ -188,7 +188,13 @@ def list_bookings(
     return {"items": [booking_out(b, desk) for b in rows], "count": qs.count()}
 
 
-@router.get("/bookings/export.xlsx", auth=StaffToken(), summary=str(_("Export the filtered bookings (.xlsx)")))
+@router.get(
+    "/bookings/export.xlsx",
+    auth=StaffToken(),
+    response={**error_responses(*AUTH_ERRORS)},
+    openapi_extra={"responses": {"200": {"description": "Excel workbook", "content": {XLSX: {}}}}},
+    summary=str(_("Export the filtered bookings (.xlsx)")),
+)
 def export_xlsx(request: HttpRequest) -> HttpResponseBase:
     """Same filters as ``GET /merchant/bookings``."""
     desk = staff_desk(request, "bookings.export")
@@ -196,11 +202,17 @@ def export_xlsx(request: HttpRequest) -> HttpResponseBase:
         exports.xlsx_file(desk, _filtered(request, desk, export="xlsx")),
         as_attachment=True,
         filename=exports.filename("xlsx"),
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        content_type=XLSX,
     )
 
 
-@router.get("/bookings/export.csv", auth=StaffToken(), summary=str(_("Export the filtered bookings (CSV)")))
+@router.get(
+    "/bookings/export.csv",
+    auth=StaffToken(),
+    response={**error_responses(*AUTH_ERRORS)},
+    openapi_extra={"responses": {"200": {"description": "UTF-8 CSV", "content": {"text/csv": {}}}}},
+    summary=str(_("Export the filtered bookings (CSV)")),
+)
 def export_csv(request: HttpRequest) -> HttpResponseBase:
     """UTF-8 with a byte order mark, so Excel shows the Chinese correctly."""
     desk = staff_desk(request, "bookings.export")
@@ -213,7 +225,7 @@ def export_csv(request: HttpRequest) -> HttpResponseBase:
 
 @router.post(
     "/checkins",
-    response={200: MerchantBooking},
+    response={200: MerchantBooking, **error_responses(*AUTH_ERRORS, "not_found", "duplicate")},
     auth=StaffToken(),
     summary=str(_("Check in a voucher (gate machines)")),
 )

@@ -105,11 +105,16 @@ def _safe(value: Any) -> Any:
     return value
 
 
+spreadsheet_safe = _safe  # for the other CSV downloads (statistics)
+
+
 class _Rows:
     """Turns bookings (value rows) into export rows; each offering's form is parsed once."""
 
-    def __init__(self, desk: Desk) -> None:
+    def __init__(self, desk: Desk, full_ids: bool = False) -> None:
         self.full = desk.can("personal.full")
+        # Full ID numbers only in an owner's audited export (privacy.services.note_full_export).
+        self.full_ids = full_ids and self.full
         self.forms: dict[int, list[FormField]] = {}
         self.statuses = {value: str(label) for value, label in Status.choices}
 
@@ -122,7 +127,7 @@ class _Rows:
         return value if self.full else personal.mask_phone(value)
 
     def _id(self, value: str) -> str:
-        return value if self.full else personal.mask_id(value)
+        return value if self.full_ids else personal.mask_id(value)
 
     def _answers(self, offering_id: int, answers: dict[str, Any]) -> str:
         parts = []
@@ -183,7 +188,9 @@ class _Rows:
         ]
 
 
-def rows(desk: Desk, qs: QuerySet[Booking], chunk_size: int | None = None) -> Iterator[list[Any]]:
+def rows(
+    desk: Desk, qs: QuerySet[Booking], chunk_size: int | None = None, *, full_ids: bool = False
+) -> Iterator[list[Any]]:
     """Export rows for every booking of ``qs``, newest first, read chunk by chunk.
 
     Chunks follow the primary key (``id < last id of the previous chunk``, LIMIT n) rather than a
@@ -191,7 +198,7 @@ def rows(desk: Desk, qs: QuerySet[Booking], chunk_size: int | None = None) -> It
     drivers would otherwise hold the whole result in memory) and each chunk is one indexed query.
     """
     size = chunk_size or settings.CONSOLE_EXPORT_CHUNK
-    make = _Rows(desk)
+    make = _Rows(desk, full_ids)
     ordered = qs.order_by("-pk")
     last: int | None = None
     while True:
@@ -203,7 +210,9 @@ def rows(desk: Desk, qs: QuerySet[Booking], chunk_size: int | None = None) -> It
         last = bookings[-1].pk
 
 
-def write_xlsx(desk: Desk, qs: QuerySet[Booking], out: IO[bytes], chunk_size: int | None = None) -> int:
+def write_xlsx(
+    desk: Desk, qs: QuerySet[Booking], out: IO[bytes], chunk_size: int | None = None, *, full_ids: bool = False
+) -> int:
     """Write the .xlsx to ``out``; returns the number of bookings written."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(_("Bookings"))
@@ -212,17 +221,17 @@ def write_xlsx(desk: Desk, qs: QuerySet[Booking], out: IO[bytes], chunk_size: in
     sheet.freeze_panes = "A2"
     sheet.append(headers())
     count = 0
-    for row in rows(desk, qs, chunk_size):
+    for row in rows(desk, qs, chunk_size, full_ids=full_ids):
         sheet.append(row)
         count += 1
     workbook.save(out)
     return count
 
 
-def xlsx_file(desk: Desk, qs: QuerySet[Booking]) -> IO[bytes]:
+def xlsx_file(desk: Desk, qs: QuerySet[Booking], *, full_ids: bool = False) -> IO[bytes]:
     """The .xlsx in a temporary file (deleted when closed), rewound, ready to stream."""
     out = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 (the response closes it)
-    write_xlsx(desk, qs, out)
+    write_xlsx(desk, qs, out, full_ids=full_ids)
     out.seek(0)
     return out
 

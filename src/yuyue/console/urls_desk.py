@@ -37,4 +37,5 @@ urlpatterns = [
     path("", include("yuyue.memberships.console_views")),
     path("", include("yuyue.console.views_stats")),
     path("", include("yuyue.payments.console_urls")),
+    path("", include("yuyue.privacy.console_views")),  # 显示证件号 (audited), the log of those views
 ]

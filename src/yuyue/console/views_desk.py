@@ -136,11 +136,12 @@ def booking_detail(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def _attendees(booking: Booking, full: bool) -> list[dict[str, Any]]:
-    """Attendees as shown: ID numbers and phones masked unless the desk may see them in full."""
+    """Attendees as shown: phones masked unless the desk may see them in full; ID numbers always
+    masked (full ones only through the audited "显示证件号" action, privacy/console_views.py)."""
     return [
         {
             "name": a.name,  # names stay readable: the desk calls people by them
-            "id_number": a.id_number if full else a.id_masked,
+            "id_number": a.id_masked,
             "phone": a.phone if full else personal.mask_phone(a.phone),
             "is_minor": a.is_minor,
             "guardian_name": a.guardian_name,
@@ -156,7 +157,7 @@ def _answers(booking: Booking, full: bool) -> list[tuple[str, str]]:
             value = str(booking.answers[field.key])
             if not full and field.type == "phone":
                 value = personal.mask_phone(value)
-            elif not full and field.type == "id_number":
+            elif field.type == "id_number":  # shown in full only through the audited action
                 value = personal.mask_id(value)
             shown.append((field.label, value))
     return shown

@@ -31,4 +31,5 @@ urlpatterns = [
     path("me/inbox/", views.inbox_page, name="inbox"),
     path("me/notifications/", views.notification_settings, name="notification_settings"),
     path("", include("yuyue.memberships.h5_views")),  # me/points/, me/cards/
+    path("", include("yuyue.privacy.h5_views")),  # me/data/, me/delete/, withdrawing an ID's consent
 ]

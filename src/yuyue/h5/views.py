@@ -6,7 +6,6 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -21,7 +20,7 @@ from yuyue.booking import services as engine
 from yuyue.booking.models import Booking, Status, WaitlistEntry
 from yuyue.catalog.kinds import KINDS
 from yuyue.catalog.models import Offering, ResourceType
-from yuyue.core import personal, ratelimit, timeutil
+from yuyue.core import personal, ratelimit, timeutil, waitingroom
 from yuyue.core.apischema import client_ip
 from yuyue.core.errors import DomainError
 from yuyue.h5 import selectors
@@ -45,6 +44,7 @@ PERSON_INPUTS = {
     "phone": "person_phone",
     "birth_date": "person_birth_date",
     "guardian_id": "person_guardian",
+    "sensitive_consent": "person_sensitive_consent",  # separate consent (privacy app)
 }
 
 
@@ -208,6 +208,7 @@ def _answer_inputs(offering: Offering) -> dict[str, str]:
 
 @user_required
 @require_http_methods(["GET", "POST"])
+@waitingroom.h5_queue
 def book_page(request: HttpRequest, user: EndUser, slot_id: int) -> HttpResponse:
     slot = selectors.slot_for_booking(slot_id)
     if slot is None:
@@ -251,7 +252,7 @@ def book_page(request: HttpRequest, user: EndUser, slot_id: int) -> HttpResponse
                     )
                     return HttpResponseRedirect(reverse("h5:my_bookings"))
                 # The same per-account limit as the API's booking endpoint: one counter, both doors.
-                ratelimit.hit("booking", f"user:{user.pk}", settings.RATE_BOOKING_USER)
+                ratelimit.booking(request, user.pk)  # per account and per address, one Redis call
                 card = request.POST.get("pay_with", "money")  # "money" or the id of a membership card
                 booking = engine.book(
                     user=user,
@@ -335,9 +336,13 @@ def _add_person_from(request: HttpRequest, user: EndUser) -> tuple[Any, dict[str
         errors["person_guardian"] = _("The guardian must be an adult among your people.")
     if errors:
         return None, values, errors
+    from yuyue.privacy import services as privacy
+
     try:
-        person = accounts.add_person(
+        person = privacy.add_person(
             owner=user,
+            consent=values["sensitive_consent"] == "1",
+            ip=client_ip(request),
             name=values["name"],
             relation=values["relation"] or Relation.SELF,
             id_number=values["id_number"] or None,
@@ -406,8 +411,10 @@ def people_page(request: HttpRequest, user: EndUser) -> HttpResponse:
 @user_required
 @require_POST
 def person_remove(request: HttpRequest, user: EndUser, person_id: int) -> HttpResponse:
+    from yuyue.privacy import services as privacy  # also wipes the ID and phone, withdraws consents
+
     try:
-        accounts.remove_person(owner=user, person_id=person_id)
+        privacy.remove_person(owner=user, person_id=person_id)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -592,6 +599,7 @@ def signin(request: HttpRequest) -> HttpResponse:
                 code = request.POST.get("code", "").strip()
                 if not code:
                     raise DomainError("invalid", fields={"code": _("Please enter the code from the SMS.")})
+                ratelimit.sign_in_ip(request)
                 user = accounts.login_with_code(phone, code)
                 sign_in(request, user)
                 return HttpResponseRedirect(next_url)
