@@ -10,6 +10,7 @@ YUYUE_DATABASE_URL and secret key). ``shoot()`` is what scripts/screenshots.py c
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Any
@@ -82,9 +83,11 @@ def shoot(browser: Any, base_url: str, out_dir: Path) -> list[Path]:
     save("cards")
     page.goto("/me/points/")
     save("points")
-    # A scenic ticket for one visitor, paid in the sandbox cashier.
+    # A scenic ticket for one visitor, paid in the sandbox cashier, three days ahead: the demo user's
+    # own upcoming ticket is on one of the next two days, and the spot allows one per ID per day.
     page.goto("/?kind=scenic")
     page.locator(".offering-card a").first.click()
+    page.goto(page.url.split("?")[0] + "?date=" + (dt.date.today() + dt.timedelta(days=3)).isoformat())
     page.locator(".slot-open a.button").first.click()
     page.locator("#people-picker input[name=people]").first.check()
     page.locator("button[value=book]").click()
@@ -98,7 +101,7 @@ def shoot(browser: Any, base_url: str, out_dir: Path) -> list[Path]:
     page.goto("/chat/")
     page.fill("#question", "我约了哪些")
     page.locator(".chat-input button[type=submit]").click()
-    page.wait_for_function("document.querySelectorAll('#chat-log li').length > 2")
+    page.locator("#chat-log li").nth(2).wait_for()  # a string predicate would be eval, which the CSP forbids
     save("chat")
 
     elder = browser.new_context(viewport=PHONE, locale="zh-CN", base_url=base_url, device_scale_factor=1)

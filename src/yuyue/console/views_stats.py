@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET
 
+from yuyue.console import exports
 from yuyue.console.access import Desk, console_view, scope_branches
 from yuyue.core import timeutil
 from yuyue.core.errors import DomainError
@@ -218,8 +219,9 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     buffer = io.StringIO()
     buffer.write("\ufeff")  # so that Excel reads the Chinese as UTF-8
     writer = csv.writer(buffer)
-    writer.writerow(headers)
-    writer.writerows(rows)
+    # Offering and branch names are typed by staff: a leading "=" must not become a formula in Excel.
+    writer.writerow([exports.spreadsheet_safe(v) for v in headers])
+    writer.writerows([exports.spreadsheet_safe(v) for v in row] for row in rows)
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     filename = f"stats-{name}-{period.date_from:%Y%m%d}-{period.date_to:%Y%m%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -13,7 +13,18 @@
 
   function say(text) { status.hidden = false; status.textContent = text; }
 
+  // The camera keeps scanning after a result, and the voucher just checked in is usually still in
+  // front of it: the same code within a few seconds is the same scan, not a second visit.
+  var REPEAT_MS = 5000;
+  function isRepeat(text) {
+    var last = sessionStorage.getItem("yuyue-scan-last") || "";
+    var at = Number(sessionStorage.getItem("yuyue-scan-at") || 0);
+    return text === last && Date.now() - at < REPEAT_MS;
+  }
+
   function submit(text) {
+    sessionStorage.setItem("yuyue-scan-last", text);
+    sessionStorage.setItem("yuyue-scan-at", String(Date.now()));
     input.value = text;
     form.submit();
   }
@@ -22,7 +33,7 @@
     var detector = new window.BarcodeDetector({ formats: ["qr_code"] });
     function tick() {
       detector.detect(video).then(function (codes) {
-        if (codes.length) { stop(stream); submit(codes[0].rawValue); } else { requestAnimationFrame(tick); }
+        if (codes.length && !isRepeat(codes[0].rawValue)) { stop(stream); submit(codes[0].rawValue); } else { requestAnimationFrame(tick); }
       }).catch(function () { requestAnimationFrame(tick); });
     }
     tick();
@@ -39,7 +50,7 @@
         context.drawImage(video, 0, 0, canvas.width, canvas.height);
         var image = context.getImageData(0, 0, canvas.width, canvas.height);
         var code = window.jsQR(image.data, image.width, image.height, { inversionAttempts: "dontInvert" });
-        if (code && code.data) { stop(stream); submit(code.data); return; }
+        if (code && code.data && !isRepeat(code.data)) { stop(stream); submit(code.data); return; }
       }
       requestAnimationFrame(tick);
     }
