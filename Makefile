@@ -8,7 +8,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 MYPY_PATHS := src/yuyue/core $(wildcard src/yuyue/*/services.py) src/yuyue/catalog/policy.py src/yuyue/catalog/kinds.py \
-  src/yuyue/payments/providers src/yuyue/insights/stats.py src/yuyue/insights/recommend.py src/yuyue/assistant/classifier.py
+  src/yuyue/payments/providers src/yuyue/insights/stats.py src/yuyue/insights/recommend.py src/yuyue/assistant/classifier.py \
+  src/yuyue/booking/gate.py src/yuyue/accounts/tokencache.py
 
 # The MySQL/MariaDB driver only builds where its client library is installed.
 EXTRAS := dev$(shell (pkg-config --exists libmariadb || pkg-config --exists mysqlclient) 2>/dev/null && echo ,mysql)
@@ -29,6 +30,8 @@ run: $(VENV)/.installed-dev
 test: $(VENV)/.installed-$(EXTRAS)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy $(MYPY_PATHS)
+	$(VENV)/bin/bandit -q -r src -c pyproject.toml --severity-level high
+	$(PY) scripts/audit_deps.py
 	$(PY) scripts/test_all_databases.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI
@@ -10,7 +12,16 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from yuyue import __version__
 from yuyue.core.errors import DomainError
 
-api = NinjaAPI(
+
+class YuyueAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None) -> Any:
+        """Ninja's document plus the links between operations (yuyue.core.openapi_links)."""
+        from yuyue.core.openapi_links import add_links
+
+        return add_links(super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params))
+
+
+api = YuyueAPI(
     title="yuyue API",
     version="1",
     description="预约 — booking API for mini-programs and H5 clients. Money is integer fen; times are ISO 8601.",
@@ -73,6 +84,7 @@ from yuyue.insights.api import router as insights_router  # noqa: E402
 from yuyue.memberships.api import router as memberships_router  # noqa: E402
 from yuyue.notify.api import router as notify_router  # noqa: E402
 from yuyue.payments.api import router as payments_router  # noqa: E402
+from yuyue.privacy.api import router as privacy_router  # noqa: E402
 
 api.add_router("", accounts_router)
 api.add_router("", catalog_router)
@@ -84,3 +96,4 @@ api.add_router("", insights_router)
 api.add_router("", memberships_router)
 api.add_router("", payments_router)
 api.add_router("", assistant_router)
+api.add_router("", privacy_router)

@@ -41,7 +41,7 @@ from yuyue.scheduling.models import ClosedDate, Schedule, Slot, SlotStatus
 from yuyue.scheduling.services import generate_slots
 from yuyue.tenants.models import Branch, Merchant, Role, Staff
 
-DEMO_PASSWORD = "yuyue-demo"
+DEMO_PASSWORD = "yuyue-demo"  # the demo accounts' published password, printed by `yuyue demo`  # nosec B105
 DEMO_PHONE = "13800000001"  # the demo end user: sign in on the H5 pages with this phone
 KINDS = ("activity", "vehicle", "course", "exhibition", "scenic", "clinic")
 SLUGS = {kind: f"demo-{kind}" for kind in KINDS}

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from api_helpers import ApiClient
 from factories import make_user
+from fuzz_demo import demo, wsgi_in_test_transaction  # noqa: F401  (fixtures of the schemathesis runs)
 
 from yuyue.accounts.services import issue_token
 from yuyue.core import timeutil
