@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from factories import make_offering, make_slot, make_user
 from paydom_world import PRICE_FEN
 
 from yuyue.booking import services as engine
+from yuyue.core import timeutil
 from yuyue.payments.providers import registry
 from yuyue.payments.providers.sandbox import SandboxProvider
 
@@ -38,7 +40,9 @@ def offering(db: None) -> Any:
 
 @pytest.fixture
 def slot(offering: Any) -> Any:
-    return make_slot(offering=offering, capacity=1)  # tomorrow 10:00
+    # Three days ahead: "tomorrow 10:00" is inside the 24-hour cancel window in the afternoon.
+    start = timeutil.local_datetime(timeutil.today() + dt.timedelta(days=3), dt.time(10, 0))
+    return make_slot(offering=offering, capacity=1, start=start)
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _paid_booking(sandbox, offering):
-    booking = engine.book(user=make_user(), slot_id=make_slot(offering=offering, capacity=5).pk)
+    # Three days ahead, so a cancel is in time (full refund) whatever the hour the test runs.
+    start = timeutil.local_datetime(timeutil.today() + dt.timedelta(days=3), dt.time(10, 0))
+    booking = engine.book(user=make_user(), slot_id=make_slot(offering=offering, capacity=5, start=start).pk)
     payment = open_payment(booking)
     deliver(sandbox, sandbox.pay(payment.out_trade_no))
     return booking, payment
