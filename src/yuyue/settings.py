@@ -65,12 +65,15 @@ INSTALLED_APPS = [
     "yuyue.assistant",
     "yuyue.payments",
     "yuyue.memberships",
+    "yuyue.privacy",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "yuyue.core.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "yuyue.core.security.SessionTimeoutMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -132,6 +135,17 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The rush gate (booking/gate.py): a Redis counter per slot that answers "sold out" before the
+# database; on whenever Redis is configured unless YUYUE_BOOKING_GATE=off. It is rebuilt from the
+# database every BOOKING_GATE_TTL seconds and skipped for BOOKING_GATE_BREAK seconds after a Redis error.
+BOOKING_GATE = os.environ.get("YUYUE_BOOKING_GATE", "on").lower() not in ("off", "0", "false", "no")
+BOOKING_GATE_TTL = float(os.environ.get("YUYUE_BOOKING_GATE_TTL", "5"))
+BOOKING_GATE_BREAK = float(os.environ.get("YUYUE_BOOKING_GATE_BREAK", "5"))
+# With Redis, bearer-token lookups are cached this many seconds (0: off); revocations drop them at once.
+TOKEN_CACHE_SECONDS = float(os.environ.get("YUYUE_TOKEN_CACHE_SECONDS", "30"))
+# Settings read on every booking event (webhook endpoints, reminder hours) are kept in each process
+# this many seconds (0: off); other processes see a change within that time (core/hotcache.py).
+HOT_CACHE_SECONDS = float(os.environ.get("YUYUE_HOT_CACHE_SECONDS", "5"))
 # A Celery broker makes background work go to `yuyue worker`; without one it runs in-process.
 CELERY_BROKER_URL = os.environ.get("YUYUE_BROKER_URL", "")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
@@ -171,8 +185,29 @@ LOGIN_CODE_RESEND_SECONDS = int(os.environ.get("YUYUE_LOGIN_CODE_RESEND_SECONDS"
 RATE_LOGIN_CODE_PHONE = os.environ.get("YUYUE_RATE_LOGIN_CODE_PHONE", "5/3600,10/86400")
 RATE_LOGIN_CODE_IP = os.environ.get("YUYUE_RATE_LOGIN_CODE_IP", "20/3600")
 RATE_BOOKING_USER = os.environ.get("YUYUE_RATE_BOOKING_USER", "10/60,60/3600")
+# Booking creation per client address (API and H5 share it). Generous: behind carrier-grade NAT
+# thousands of people share one address.
+RATE_BOOKING_IP = os.environ.get("YUYUE_RATE_BOOKING_IP", "120/60,2000/3600")
+# Sign-in attempts (SMS code, WeChat, Alipay) per client address, and SMS code checks per phone on top
+# of the few guesses each code allows.
+RATE_LOGIN_IP = os.environ.get("YUYUE_RATE_LOGIN_IP", "60/60,600/3600")
+RATE_LOGIN_VERIFY_PHONE = os.environ.get("YUYUE_RATE_LOGIN_VERIFY_PHONE", "20/86400")
+# "off" switches every limit above off at once (load benchmarks from one address); a single limit
+# is switched off by setting it to "off".
+RATE_LIMITS = os.environ.get("YUYUE_RATE_LIMITS", "on").strip().lower()
+# Waiting room for the whole site (offerings can have their own in their policy): "HH:MM/MINUTES/PER_SECOND",
+# e.g. "08:00/30/50": every day from 08:00 for 30 minutes, booking requests above 50 people a second
+# queue and see their place (needs Redis; see core/waitingroom.py). Empty: off.
+WAITING_ROOM = os.environ.get("YUYUE_WAITING_ROOM", "").strip()
+# How long a person let out of the queue may go on booking without queueing again.
+WAITING_ROOM_ADMISSION_MINUTES = int(os.environ.get("YUYUE_WAITING_ROOM_ADMISSION_MINUTES", "10"))
 # Questions to the customer-service assistant, per signed-in user or per address.
 RATE_ASSISTANT_ASK = os.environ.get("YUYUE_RATE_ASSISTANT_ASK", "20/60,300/3600")
+# "Download my data" (GET /me/data and the H5 page), per account.
+RATE_DATA_EXPORT = os.environ.get("YUYUE_RATE_DATA_EXPORT", "5/3600")
+# Personal data of finished bookings (attendee names, ID numbers, phones, form answers) is wiped this
+# many days after their time slot ended (see docs/privacy.md).
+PERSONAL_DATA_RETENTION_DAYS = int(os.environ.get("YUYUE_PERSONAL_DATA_RETENTION_DAYS", "180"))
 # Optional: an OpenAI-compatible chat-completions endpoint (base URL, e.g. http://127.0.0.1:11434/v1) that
 # rephrases the assistant's FAQ answers. Empty: answers are the FAQ text as written; nothing else changes.
 ASSISTANT_LLM_URL = os.environ.get("YUYUE_ASSISTANT_LLM_URL", "").rstrip("/")
@@ -220,6 +255,19 @@ CLIENT_IP_HEADER = os.environ.get("YUYUE_CLIENT_IP_HEADER", "")
 SIGN_IN_SANDBOX = _env_bool("YUYUE_SIGN_IN_SANDBOX", SMS_BACKEND == "console")
 
 
+# Every rate limit setting, checked at start-up (and listed by core.ratelimit.configured()).
+RATE_SETTINGS = (
+    "RATE_LOGIN_CODE_PHONE",
+    "RATE_LOGIN_CODE_IP",
+    "RATE_LOGIN_IP",
+    "RATE_LOGIN_VERIFY_PHONE",
+    "RATE_BOOKING_USER",
+    "RATE_BOOKING_IP",
+    "RATE_ASSISTANT_ASK",
+    "RATE_DATA_EXPORT",
+)
+
+
 def _check_sign_in_settings() -> None:
     """Fail at start-up, not at the first sign-in, when these settings cannot work."""
     import re
@@ -227,10 +275,16 @@ def _check_sign_in_settings() -> None:
     from django.core.exceptions import ImproperlyConfigured
 
     rule = r"\s*[1-9][0-9]*/[1-9][0-9]*\s*"
-    for name in ("RATE_LOGIN_CODE_PHONE", "RATE_LOGIN_CODE_IP", "RATE_BOOKING_USER", "RATE_ASSISTANT_ASK"):
+    for name in RATE_SETTINGS:
         value = globals()[name]
-        if value.strip() and not re.fullmatch(f"{rule}(,{rule})*", value):
+        if value.strip() and value.strip().lower() != "off" and not re.fullmatch(f"{rule}(,{rule})*", value):
             raise ImproperlyConfigured(f"YUYUE_{name} must look like 5/3600,10/86400 (count/seconds), not {value!r}")
+    if WAITING_ROOM and not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]/[1-9][0-9]*/[1-9][0-9]*", WAITING_ROOM):
+        raise ImproperlyConfigured(
+            f"YUYUE_WAITING_ROOM must look like 08:00/30/50 (start/minutes/per second), not {WAITING_ROOM!r}"
+        )
+    if RATE_LIMITS not in {"on", "off"}:
+        raise ImproperlyConfigured(f"YUYUE_RATE_LIMITS must be on or off, not {RATE_LIMITS!r}")
     if SMS_BACKEND not in {"console", "aliyun"}:
         raise ImproperlyConfigured(f"YUYUE_SMS_BACKEND must be console or aliyun, not {SMS_BACKEND!r}")
     if SMS_BACKEND == "aliyun" and not (
@@ -256,12 +310,54 @@ CONSOLE_LOCKOUT_MINUTES = int(os.environ.get("YUYUE_CONSOLE_LOCKOUT_MINUTES", "1
 CONSOLE_PAGE_SIZE = int(os.environ.get("YUYUE_CONSOLE_PAGE_SIZE", "50"))
 CONSOLE_EXPORT_CHUNK = int(os.environ.get("YUYUE_CONSOLE_EXPORT_CHUNK", "2000"))
 
+# --- Security headers, HTTPS and sessions (see docs/security.md) ------------------------------
+# Content-Security-Policy and Permissions-Policy sent with every response (core/security.py);
+# set to an empty value to send none (e.g. when the reverse proxy adds its own).
+from yuyue.core.security import DEFAULT_CSP, DEFAULT_PERMISSIONS_POLICY  # noqa: E402
+
+CONTENT_SECURITY_POLICY = os.environ.get("YUYUE_CSP", DEFAULT_CSP)
+PERMISSIONS_POLICY = os.environ.get("YUYUE_PERMISSIONS_POLICY", DEFAULT_PERMISSIONS_POLICY)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = os.environ.get("YUYUE_REFERRER_POLICY", "same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# YUYUE_HTTPS=on: the site is served over HTTPS (directly or behind a proxy that sets
+# X-Forwarded-Proto: https). Cookies are then sent over HTTPS only, and plain HTTP is redirected
+# unless YUYUE_HTTPS_REDIRECT=off (e.g. when the proxy already redirects).
+HTTPS = _env_bool("YUYUE_HTTPS")
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = HTTPS and _env_bool("YUYUE_HTTPS_REDIRECT", True)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+# Strict-Transport-Security is sent on HTTPS responses only; seconds browsers remember it (0: none).
+SECURE_HSTS_SECONDS = int(os.environ.get("YUYUE_HSTS_SECONDS", str(365 * 24 * 3600)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("YUYUE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = _env_bool("YUYUE_HSTS_PRELOAD")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+# Console and H5 sessions end this many hours after sign-in, and after this many minutes without a
+# request (0: no idle limit). API bearer tokens have their own lifetime, YUYUE_LOGIN_TOKEN_DAYS.
+SESSION_COOKIE_AGE = int(float(os.environ.get("YUYUE_SESSION_HOURS", "12")) * 3600)
+SESSION_IDLE_SECONDS = int(float(os.environ.get("YUYUE_SESSION_IDLE_MINUTES", "120")) * 60)
+
+# `yuyue serve` writes an access log line per request to stdout (off: none).
+ACCESS_LOG = _env_bool("YUYUE_ACCESS_LOG", True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("YUYUE_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # 4xx answers (sold out, rate limited) are INFO, not warnings, and only logged on request.
+        "django.request": {"filters": ["client_errors_as_info"]},
+    },
+    "filters": {
+        "client_errors_as_info": {
+            "()": "yuyue.core.logfilters.ClientErrorsAsInfo",
+            "keep": _env_bool("YUYUE_LOG_CLIENT_ERRORS"),
+        }
+    },
 }
 
 # --- Notifications -----------------------------------------------------------------------------
