@@ -145,15 +145,8 @@ def enqueue(
     max_attempts: int | None = None,
 ) -> OutboxItem:
     """Write one row to deliver. Call it inside the transaction of the change it announces."""
-    item = OutboxItem(
-        kind=kind,
-        merchant_id=merchant_id,
-        payload=payload,
-        key=key[:190] if key else None,
-        next_attempt_at=due_at or timeutil.now(),
-        max_attempts=max_attempts or 0,
-    )
-    if key is None:
+    item = row(kind, payload, merchant_id=merchant_id, due_at=due_at, key=key, max_attempts=max_attempts)
+    if item.key is None:
         item.save()
         return item
     try:
@@ -196,17 +189,6 @@ def enqueue_many(items: list[OutboxItem]) -> None:
     not hand back the rows (their ids are not read back): for producers that only write.
     """
     if not items:
-        return
-    if not connection.features.supports_ignore_conflicts:  # every backend yuyue runs on has it
-        for item in items:
-            enqueue(
-                item.kind,
-                item.payload,
-                merchant_id=item.merchant_id,
-                due_at=item.next_attempt_at,
-                key=item.key,
-                max_attempts=item.max_attempts,
-            )
         return
     OutboxItem.objects.bulk_create(items, ignore_conflicts=True)
 
