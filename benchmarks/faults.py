@@ -54,6 +54,22 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def rush_visitor(account: Any, i: int, seed: int) -> Any:
+    """The rush benchmark's visitor (one generator of test IDs for both scripts)."""
+    import importlib.util
+
+    module = sys.modules.get("yuyue_rush_benchmark")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("yuyue_rush_benchmark", ROOT / "benchmarks" / "rush.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return module.visitor(account, i, seed)
+
+
 SRC = ROOT / "src"
 TESTS = ROOT / "tests"
 
@@ -113,12 +129,10 @@ class World:
 def make_world(*, capacity: int, users: int, price_fen: int = 0, policy: dict[str, Any] | None = None) -> World:
     """A scenic spot with one slot of ``capacity`` seats, and ``users`` accounts with one real-name
     visitor and one API token each (created in bulk, like the rush benchmark)."""
-    from stdnum.cn import ric
-
     from yuyue.accounts.models import Person
     from yuyue.accounts.services import issue_tokens, users_for_phones
     from yuyue.catalog.models import Offering
-    from yuyue.core import personal, timeutil
+    from yuyue.core import timeutil
     from yuyue.scheduling.models import Slot
     from yuyue.tenants.models import Merchant
 
@@ -134,20 +148,8 @@ def make_world(*, capacity: int, users: int, price_fen: int = 0, policy: dict[st
     base = random.randrange(10**8 - users)
     phones = [f"13{random.randrange(10)}{base + i:08d}" for i in range(users)]
     accounts = users_for_phones(phones)
-    region = random.randrange(90000)
-    people = []
-    for i, account in enumerate(accounts):
-        body = f"{110000 + (region + i) % 90000:06d}1990{(i // 28) % 12 + 1:02d}{i % 28 + 1:02d}{i % 1000:03d}"
-        number = body + ric.calc_check_digit(body + "0")
-        people.append(
-            Person(
-                owner=account,
-                name=f"游客{i}",
-                id_number=number,
-                id_hash=personal.id_hash(number),
-                birth_date=dt.date(1990, 1, 1),
-            )
-        )
+    seed = random.randrange(1000)
+    people = [rush_visitor(account, i, seed) for i, account in enumerate(accounts)]
     Person.objects.bulk_create(people, batch_size=500)
     # MySQL returns no ids from bulk_create: read them back (one person per account here).
     by_owner = dict(Person.objects.filter(owner__in=accounts, name__startswith="游客").values_list("owner_id", "pk"))

@@ -250,16 +250,35 @@ def setup_django(env: dict[str, str]) -> None:
     django.setup()
 
 
+def visitor(account: Any, i: int, seed: int) -> Any:
+    """Visitor ``i`` of a run: an adult with a valid resident ID, different for every ``i`` of the run
+    and, through ``seed``, from other runs on the same database."""
+    from stdnum.cn import ric
+
+    from yuyue.accounts.models import Person
+    from yuyue.core import personal
+
+    body = f"{110000 + i % 90000:06d}1990{(i // 90000) % 12 + 1:02d}{(i // 1080000) % 28 + 1:02d}"
+    body += f"{(seed + i // 90000) % 1000:03d}"
+    number = body + ric.calc_check_digit(body + "0")
+    return Person(
+        owner=account,
+        name=f"游客{i}",
+        id_number=number,
+        id_hash=personal.id_hash(number),
+        birth_date=dt.date(1990, 1, 1),
+    )
+
+
 def create_scenario(capacity: int, users: int, *, batch: int = 1000) -> Scenario:
     """One free scenic slot (confirmed at once, one real-name visitor per booking) and `users` people
     with a bearer token each, written in bulk: what `yuyue token` does for a batch of phones."""
     from django.db import connection, transaction
-    from stdnum.cn import ric
 
     from yuyue.accounts.models import Person
     from yuyue.accounts.services import issue_tokens, users_for_phones
     from yuyue.catalog.models import Offering
-    from yuyue.core import personal, timeutil
+    from yuyue.core import timeutil
     from yuyue.scheduling.models import Slot
     from yuyue.tenants.models import Merchant
 
@@ -282,21 +301,7 @@ def create_scenario(capacity: int, users: int, *, batch: int = 1000) -> Scenario
         with transaction.atomic():
             accounts = users_for_phones(phones)
             tokens += issue_tokens(accounts)
-            people = []
-            for offset, account in enumerate(accounts):
-                i = first + offset
-                body = f"{110000 + i % 90000:06d}1990{(i // 90000) % 12 + 1:02d}{(i // 1080000) % 28 + 1:02d}"
-                body += f"{(seed + i // 90000) % 1000:03d}"
-                number = body + ric.calc_check_digit(body + "0")
-                people.append(
-                    Person(
-                        owner=account,
-                        name=f"游客{i}",
-                        id_number=number,
-                        id_hash=personal.id_hash(number),
-                        birth_date=dt.date(1990, 1, 1),
-                    )
-                )
+            people = [visitor(account, first + offset, seed) for offset, account in enumerate(accounts)]
             made = Person.objects.bulk_create(people)
             if connection.vendor == "mysql" or made[0].pk is None:  # MySQL returns no ids from bulk_create
                 by_owner = dict(Person.objects.filter(owner__in=accounts).values_list("owner_id", "pk"))
