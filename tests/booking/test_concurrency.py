@@ -33,6 +33,7 @@ from yuyue.booking.models import (
     ACTIVE_STATUSES,
     Booking,
     Claim,
+    IdempotencyKey,
     ResourceClaim,
     Status,
     WaitlistEntry,
@@ -399,8 +400,9 @@ def test_a_retry_with_the_same_idempotency_key_gets_the_first_booking_even_while
     slot = make_slot(offering=make_offering(), start=at(10), capacity=capacity)
     user = make_user()
     request = partial(services.book, user=user, slot_id=slot.pk, idempotency_key="tap-1")
-    # The retry looks for the key, finds nothing yet, and meanwhile the first request commits.
-    first = meanwhile_after(monkeypatch, "_replay", request)
+    # The retry has read the slot (with a seat left) when the first request runs and commits:
+    # the retry's key INSERT (or, where seats come first, its seat UPDATE) then finds it.
+    first = meanwhile_after(monkeypatch, "_open_slot", request)
 
     retry = attempt(request)
 
@@ -410,6 +412,44 @@ def test_a_retry_with_the_same_idempotency_key_gets_the_first_booking_even_while
     assert retry.value.pk == original.value.pk and retry.value.replayed
     assert_seats_add_up(slot)
     assert slot.reserved == 1
+
+
+@pytest.mark.parametrize("capacity", [5, 1], ids=["seats-left", "last-seat"])
+def test_eight_clients_racing_with_one_idempotency_key_get_one_booking(make_offering, capacity):
+    """A client that sends the same request with the same key from several connections at once
+    (retries on a flaky network) gets one booking, answered to every one of them: the key's
+    unique index makes the others wait for the first and then replay it."""
+    slot = make_slot(offering=make_offering(), start=at(10), capacity=capacity)
+    user = make_user()
+
+    outcomes = race(*[partial(services.book, user=user, slot_id=slot.pk, idempotency_key="rush-1")] * 8)
+
+    assert tally(outcomes) == {"ok": 8}
+    assert len({o.value.pk for o in outcomes}) == 1
+    assert sum(not o.value.replayed for o in outcomes) == 1  # one made it, seven were answered with it
+    assert Booking.objects.filter(slot=slot).count() == 1
+    assert IdempotencyKey.objects.filter(user=user).count() == 1
+    assert_seats_add_up(slot)
+    assert slot.reserved == 1
+
+
+def test_one_idempotency_key_raced_for_different_requests_books_one_of_them(make_offering):
+    """The same key with different bodies at once: one request is booked, the others are told the
+    key belongs to another request, and nothing of theirs is left behind."""
+    offering = make_offering()
+    slots = [make_slot(offering=offering, start=at(9 + n), capacity=3) for n in range(6)]
+    user = make_user()
+
+    outcomes = race(*[partial(services.book, user=user, slot_id=slot.pk, idempotency_key="rush-2") for slot in slots])
+
+    assert tally(outcomes) == {"ok": 1, "invalid": 5}
+    assert all("Idempotency-Key" in o.refusal.fields for o in outcomes if o.refusal is not None)
+    booked = next(o.value for o in outcomes if o.refusal is None)
+    assert not booked.replayed
+    assert list(Booking.objects.values_list("pk", flat=True)) == [booked.pk]
+    assert_seats_add_up(*slots)
+    assert sum(slot.reserved for slot in slots) == 1
+    assert_claims_held_by_active_bookings()
 
 
 @pytest.mark.parametrize(

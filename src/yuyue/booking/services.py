@@ -33,7 +33,8 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Avg, F, Q
+from django.db.models import Avg, BooleanField, F, Q, prefetch_related_objects
+from django.db.models.expressions import RawSQL
 from django.db.models.lookups import LessThanOrEqual
 from django.dispatch import Signal
 from django.utils import translation
@@ -132,11 +133,8 @@ def book(
         raise DomainError("invalid", fields={"pay_with": _("Pay with money or a membership card.")})
     card_choice = {"card": card_id or "any"} if pay_with == PaidBy.CREDIT else None
     request_hash = _request_hash(slot_id, person_ids, party_size, answers, card_choice)
-    if idempotency_key:
-        replay = _replay(user, idempotency_key, request_hash)
-        if replay is not None:
-            return replay
-
+    # No look for the key up front: a repeated request is rare, and the key's INSERT (early in
+    # the transaction) finds it anyway; a refusal below looks before answering.
     try:
         return _place_booking(
             user=user,
@@ -152,8 +150,8 @@ def book(
             card_id=card_id,
         )
     except DomainError:
-        # A retry racing its own first attempt is refused (full, duplicate) only because that
-        # attempt committed meanwhile: then the answer is the first booking, not the refusal.
+        # A retry is refused (full, duplicate, too late) only because its first attempt
+        # committed before: then the answer is the first booking, not the refusal.
         replay = _replay(user, idempotency_key, request_hash) if idempotency_key else None
         if replay is None:
             raise
@@ -222,7 +220,7 @@ def _place_booking_in_db(
     card_id: int | None = None,
 ) -> Booking:
     """Validate what needs no lock, then take seats, claims and resources in one transaction."""
-    slot = _open_slot(slot_id)
+    slot = _open_slot(slot_id, ban_of=user, at=now)
     offering = slot.offering
     policy = offering.policy
     _check_window(slot, policy, now)
@@ -232,12 +230,12 @@ def _place_booking_in_db(
         raise DomainError("slot_full")
     party = _party(user=user, slot=slot, policy=policy, person_ids=person_ids, party_size=party_size)
     clean_answers = validate_answers(offering.form, answers or {})
-    ban = accounts.active_ban(user=user, merchant_id=offering.merchant_id, at=now)
-    if ban is not None:
+    banned_until: dt.datetime | None = getattr(slot, "banned_until", None)  # read with the slot
+    if banned_until is not None:
         raise DomainError(
             "banned",
-            _("You cannot book here until %(date)s.") % {"date": timeutil.local_date(ban.ends_at).isoformat()},
-            until=ban.ends_at.isoformat(),
+            _("You cannot book here until %(date)s.") % {"date": timeutil.local_date(banned_until).isoformat()},
+            until=banned_until.isoformat(),
         )
 
     seats = party.size if policy.seats == "party" else 1
@@ -256,19 +254,16 @@ def _place_booking_in_db(
         amount = 0
     status = Status.PENDING_APPROVAL if policy.requires_approval else _after_acceptance(amount, policy)
     claim_keys = _claim_keys(slot=slot, policy=policy, identities=party.identities, answers=clean_answers)
-
-    # The seat UPDATE locks the slot row until the commit: on a hot slot every booking waits for
-    # that lock, so PostgreSQL takes it after the inserts (holding it for a few statements, not
-    # all of them). InnoDB must take it first: the booking INSERT's foreign-key check takes a
-    # shared lock on the slot row, and two bookings each holding one and both wanting the write
-    # lock would deadlock.
-    seats_first = connection.vendor != "postgresql"
+    seats_first = _seats_first()
 
     def place() -> Booking:
+        # Locks that others wait for come last (see _seats_first): first the rows only this
+        # booking touches (booking, key, attendees, claims, event, outbox), then the slot's
+        # seats, then the merchant's ledger head, held only until the COMMIT right after.
         with transaction.atomic():
             if seats_first:
                 _take_seats(slot, seats)
-            booking = Booking.objects.create(
+            booking = Booking(
                 code=ids.booking_code(),
                 user=user,
                 merchant_id=offering.merchant_id,
@@ -287,42 +282,81 @@ def _place_booking_in_db(
                 else None,
                 created_at=now,
             )
-            for attendee in party.attendees:
-                attendee.booking = booking
-            Attendee.objects.bulk_create(party.attendees)
+            booking.save(force_insert=True)
+            if idempotency_key:
+                # Early and without a savepoint: the same key racing in another request waits
+                # here on the unique index until that one ends, and then fails (or goes on,
+                # if it rolled back). The whole transaction is then rolled back and replayed.
+                try:
+                    IdempotencyKey.objects.create(
+                        user=user, key=idempotency_key, request_hash=request_hash, booking=booking, created_at=now
+                    )
+                except IntegrityError:
+                    raise _ConcurrentReplay() from None
+            if party.attendees:
+                for attendee in party.attendees:
+                    attendee.booking = booking
+                Attendee.objects.bulk_create(party.attendees)
             booking.new_attendees = party.attendees  # the answer shows them without reading them back
             _take_claims(booking, claim_keys)  # a duplicate is refused before it queues for the seats
-            if not seats_first:
-                _take_seats(slot, seats)
             if card is not None:  # the card's classes, by a conditional UPDATE, in the seat's transaction
                 memberships.take_credits(
                     card=card, booking=booking, credits=party.size, starts_at=slot.start, now=now, by=booked_by
                 )
+            event = _record(booking, "book", "", status, by=booked_by or user, now=now, seal=False)
+            if not seats_first:
+                _take_seats(slot, seats)
             _claim_resources(slot)
-            _record(booking, "book", "", status, by=booked_by or user, now=now)
-            if idempotency_key:
-                try:
-                    with transaction.atomic():
-                        IdempotencyKey.objects.create(
-                            user=user, key=idempotency_key, request_hash=request_hash, booking=booking
-                        )
-                except IntegrityError:
-                    raise _ConcurrentReplay() from None
+            _seal(event)
             return booking
 
     try:
-        booking = with_retries(place)
-        slot.reserved += seats  # as of this booking, for its answer (``booking.slot`` is this slot)
-        return booking
+        booking = _claims_refused(lambda: with_retries(place))
     except _ConcurrentReplay:
         replay = _replay(user, idempotency_key or "", request_hash)
-        if replay is None:  # the other request failed after all: try ours again
-            return with_retries(place)
-        return replay
+        if replay is not None:
+            return replay
+        booking = _claims_refused(lambda: with_retries(place))  # the other request failed after all
+    slot.reserved += seats  # as of this booking, for its answer (``booking.slot`` is this slot)
+    return booking
+
+
+def _seats_first() -> bool:
+    """Whether the seat UPDATE must open the transaction instead of ending it.
+
+    The UPDATE locks the slot row until the commit: on a hot slot every booking waits for that
+    lock, so it comes after the inserts (held for the ledger append only, not for everything).
+    InnoDB cannot: the booking INSERT's foreign-key check takes a shared lock on the slot row,
+    and two bookings each holding one and both wanting the write lock would deadlock. (SQLite's
+    writers queue for the whole database at BEGIN: the order changes nothing there.)
+    """
+    return connection.vendor == "mysql"
 
 
 class _ConcurrentReplay(Exception):
     """The same Idempotency-Key committed first in another request."""
+
+
+class _ClaimTaken(Exception):
+    """A claim's unique key was taken: which one is looked up once the transaction is rolled back."""
+
+    def __init__(self, keys: list[_Key]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def refusal(self) -> DomainError:
+        held = set(Claim.objects.filter(key__in=[k.key for k in self.keys]).values_list("key", flat=True))
+        # The first key held refuses, as if taken one by one; if its holder ended meanwhile, the first key.
+        taken = next((k for k in self.keys if k.key in held), self.keys[0])
+        return DomainError(taken.refusal)
+
+
+def _claims_refused(work: Callable[[], T]) -> T:
+    """Run a transaction that takes claims; a taken claim becomes its refusal after the rollback."""
+    try:
+        return work()
+    except _ClaimTaken as taken:
+        raise taken.refusal() from None
 
 
 def _request_hash(
@@ -336,7 +370,7 @@ def _request_hash(
 
 
 def _replay(user: EndUser, key: str, request_hash: str) -> Booking | None:
-    found = IdempotencyKey.objects.select_related("booking").filter(user=user, key=key).first()
+    found = next(iter(IdempotencyKey.objects.select_related("booking").filter(user=user, key=key)[:1]), None)
     if found is None:
         return None
     if found.request_hash != request_hash:
@@ -347,17 +381,38 @@ def _replay(user: EndUser, key: str, request_hash: str) -> Booking | None:
     return found.booking
 
 
-def _open_slot(slot_id: int) -> Slot:
-    slot = (
-        Slot.objects.select_related("offering", "offering__merchant", "offering__branch")
-        .prefetch_related("resources")
-        .filter(pk=slot_id)
-        .first()
+def _open_slot(slot_id: int, *, ban_of: EndUser | None = None, at: dt.datetime | None = None) -> Slot:
+    """The slot with its offering, merchant, branch and resources; with ``ban_of``, also when that
+    user's ban at the merchant ends (``slot.banned_until``, None if not banned at ``at``).
+
+    One statement, plus one for the resources if the slot has any.
+    """
+    # Plain SQL columns (tables named as the select_related joins name them): the ORM's
+    # Exists/Subquery cost more CPU to build than the extra statements they save.
+    found = Slot.objects.select_related("offering", "offering__merchant", "offering__branch").annotate(
+        has_resources=RawSQL(
+            "EXISTS (SELECT 1 FROM scheduling_slot_resources r WHERE r.slot_id = scheduling_slot.id)",
+            [],
+            output_field=BooleanField(),
+        )
     )
+    if ban_of is not None:
+        found = found.annotate(
+            banned_until=accounts.banned_until(
+                user_id=ban_of.pk, merchant_column="catalog_offering.merchant_id", at=at or timeutil.now()
+            )
+        )
+    slot = next(iter(found.filter(pk=slot_id)[:1]), None)
     if slot is None or not slot.offering.is_active:
         raise DomainError("not_found", _("This time slot does not exist."))
     if slot.status != SlotStatus.OPEN:
         raise DomainError("not_allowed", _("This time slot is closed."))
+    if slot.has_resources:
+        prefetch_related_objects([slot], "resources")
+    else:  # as if prefetched: ``slot.resources.all()`` answers without a query
+        none = Resource.objects.none()
+        none._result_cache, none._prefetch_done = [], True  # type: ignore[attr-defined]
+        slot._prefetched_objects_cache = {"resources": none}  # type: ignore[attr-defined]
     return slot
 
 
@@ -423,7 +478,8 @@ def _party(*, user: EndUser, slot: Slot, policy: Policy, person_ids: Sequence[in
         )
     if minors and policy.minors_need_adult and not any((p.age_on(day) or ADULT_AGE) >= ADULT_AGE for p in ordered):
         raise DomainError("invalid", fields={"people": _("Children must come with an adult in the same booking.")})
-    guardians = {g.pk: g for g in Person.objects.filter(pk__in=[p.guardian_id for p in minors if p.guardian_id])}
+    guardian_ids = [p.guardian_id for p in minors if p.guardian_id]
+    guardians = {g.pk: g for g in Person.objects.filter(pk__in=guardian_ids)} if guardian_ids else {}
     if policy.minors_need_guardian and any(p.guardian_id not in guardians for p in minors):
         raise DomainError("invalid", fields={"people": _("A child under 14 needs a guardian in your account.")})
     _check_resource_seats(slot, len(ordered))
@@ -544,12 +600,17 @@ class _Key:
 
 
 def _take_claims(booking: Booking, keys: list[_Key]) -> None:
+    """Take the claims in the caller's transaction: the single ones in one INSERT (a taken one
+    raises ``_ClaimTaken``, to be answered through ``_claims_refused`` once rolled back), then an
+    ordinal of each limited one."""
+    single = [claim for claim in keys if claim.limit == 1]
+    if single:
+        try:
+            Claim.objects.bulk_create([Claim(key=claim.key, booking=booking) for claim in single])
+        except IntegrityError:
+            raise _ClaimTaken(single) from None
     for claim in keys:
         if claim.limit == 1:
-            try:
-                Claim.objects.create(key=claim.key, booking=booking)
-            except IntegrityError:
-                raise DomainError(claim.refusal) from None
             continue
         candidates = [f"{claim.key}#{n}" for n in range(claim.limit)]
         held = set(Claim.objects.filter(key__in=candidates).values_list("key", flat=True))
@@ -685,7 +746,11 @@ def _record(
     now: dt.datetime,
     reason: str = "",
     data: dict[str, Any] | None = None,
+    seal: bool = True,
 ) -> BookingEvent:
+    """Record a change with its outbox rows and, last (its lock is the merchant's), its ledger
+    entry. ``seal=False`` leaves the ledger to the caller (``_seal``), for a booking whose seat
+    UPDATE must come between."""
     if isinstance(by, EndUser):
         actor, actor_user, actor_staff = Actor.USER, by, None
     elif by is not None:
@@ -704,13 +769,20 @@ def _record(
         data=data or {},
         created_at=now,
     )
-    from yuyue.ledger.services import on_booking_event  # the ledger imports booking models
-
-    on_booking_event(event)  # sealed in the ledger (and webhooks queued) in this same transaction
     from yuyue.notify.events import booking_event as notify_booking_event
 
     notify_booking_event(event)  # notifications and reminders: outbox rows in this same transaction
+    from yuyue.ledger.services import on_booking_event  # the ledger imports booking models
+
+    on_booking_event(event, seal=seal)  # webhooks queued, then sealed in the ledger, in this same transaction
     return event
+
+
+def _seal(event: BookingEvent) -> None:
+    """The ledger entry of an event recorded with ``seal=False``, in the same transaction."""
+    from yuyue.ledger.services import append_event
+
+    append_event(event)
 
 
 @dataclass(frozen=True)
@@ -899,7 +971,7 @@ def revive_expired(*, booking: Booking, by: By = None, now: dt.datetime | None =
                 data={"revived": True},
             )
 
-    return with_retries(work)
+    return _claims_refused(lambda: with_retries(work))
 
 
 def mark_refunded(*, booking: Booking, refund_fen: int, now: dt.datetime | None = None) -> Booking:
@@ -975,7 +1047,7 @@ def reschedule(*, booking: Booking, slot_id: int, by: By, now: dt.datetime | Non
             promote_waitlist(slot_id=old_slot_id, now=now)
             return booking
 
-    return with_retries(move)
+    return _claims_refused(lambda: with_retries(move))
 
 
 # --------------------------------------------------------------------------------------------
