@@ -9,7 +9,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 MYPY_PATHS := src/yuyue/core $(wildcard src/yuyue/*/services.py) src/yuyue/catalog/policy.py src/yuyue/catalog/kinds.py \
   src/yuyue/payments/providers src/yuyue/insights/stats.py src/yuyue/insights/recommend.py src/yuyue/assistant/classifier.py \
-  src/yuyue/booking/gate.py src/yuyue/accounts/tokencache.py
+  src/yuyue/booking/gate.py src/yuyue/booking/fastpath.py src/yuyue/accounts/tokencache.py
 
 # The MySQL/MariaDB driver only builds where its client library is installed.
 EXTRAS := dev$(shell (pkg-config --exists libmariadb || pkg-config --exists mysqlclient) 2>/dev/null && echo ,mysql)

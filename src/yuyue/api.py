@@ -30,7 +30,8 @@ api = YuyueAPI(
 )
 
 
-def _error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+def error_response(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    """The one shape of an API refusal: ``{"error": {...}}`` with its status (and Retry-After)."""
     response = api.create_response(request, exc.as_dict(), status=exc.status)
     if "retry_after" in exc.details:
         response["Retry-After"] = str(exc.details["retry_after"])
@@ -39,7 +40,7 @@ def _error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 
 @api.exception_handler(DomainError)
 def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    return _error(request, exc)
+    return error_response(request, exc)
 
 
 @api.exception_handler(ValidationError)
@@ -48,12 +49,12 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
     for err in exc.errors:
         loc = [str(p) for p in err.get("loc", []) if p not in {"body", "query", "path", "header", "payload", "filters"}]
         fields[".".join(loc) or "body"] = err.get("msg", "")
-    return _error(request, DomainError("invalid", fields=fields))
+    return error_response(request, DomainError("invalid", fields=fields))
 
 
 @api.exception_handler(AuthenticationError)
 def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return _error(request, DomainError("unauthorized"))
+    return error_response(request, DomainError("unauthorized"))
 
 
 @api.exception_handler(HttpError)
@@ -61,7 +62,7 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}.get(
         exc.status_code, "invalid"
     )
-    return _error(request, DomainError(code, str(exc) or None))
+    return error_response(request, DomainError(code, str(exc) or None))
 
 
 @api.get("/health", tags=["system"], summary=str(_("Health check")))

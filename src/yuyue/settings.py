@@ -80,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost: a rush's sold-out answers get every header above but skip the API and the engine.
+    "yuyue.booking.fastpath.SoldOutMiddleware",
 ]
 
 ROOT_URLCONF = "yuyue.urls"
@@ -142,7 +144,7 @@ BOOKING_GATE = os.environ.get("YUYUE_BOOKING_GATE", "on").lower() not in ("off",
 BOOKING_GATE_TTL = float(os.environ.get("YUYUE_BOOKING_GATE_TTL", "5"))
 BOOKING_GATE_BREAK = float(os.environ.get("YUYUE_BOOKING_GATE_BREAK", "5"))
 # With Redis, bearer-token lookups are cached this many seconds (0: off); revocations drop them at once.
-TOKEN_CACHE_SECONDS = float(os.environ.get("YUYUE_TOKEN_CACHE_SECONDS", "30"))
+TOKEN_CACHE_SECONDS = float(os.environ.get("YUYUE_TOKEN_CACHE_SECONDS", "600"))
 # Settings read on every booking event (webhook endpoints, reminder hours) are kept in each process
 # this many seconds (0: off); other processes see a change within that time (core/hotcache.py).
 HOT_CACHE_SECONDS = float(os.environ.get("YUYUE_HOT_CACHE_SECONDS", "5"))

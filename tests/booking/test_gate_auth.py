@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from django.db import connection
@@ -75,3 +76,19 @@ def test_with_redis_unreachable_tokens_are_read_from_the_database():
         assert lookups(raw) == (user.pk, 1)
         assert lookups(raw) == (user.pk, 1)
     tokencache._down_until = 0.0
+
+
+def test_the_cache_keeps_ids_and_the_active_flag_only_and_the_rest_is_read_when_used(token_cache):
+    user = make_user(phone="13912345678")
+    raw = accounts.issue_token(user=user)
+    digest = accounts._token_hash(raw)
+    entry = _redis().get(tokencache._key(digest))
+    assert b"13912345678" not in entry and b"phone" not in entry  # no personal data in Redis
+    assert set(json.loads(entry)) == {"id", "key_hash", "user_id", "staff_user_id", "expires_at", "revoked_at", "owner"}
+    with CaptureQueriesContext(connection) as queries:
+        token = accounts.token_owner(raw)
+        assert token.user.pk == user.pk and token.user.is_active
+    assert len(queries.captured_queries) == 0
+    with CaptureQueriesContext(connection) as queries:
+        assert token.user.phone == "13912345678"  # deferred: read (and decrypted) on first use
+    assert len(queries.captured_queries) == 1

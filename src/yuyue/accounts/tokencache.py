@@ -10,12 +10,17 @@ a save or deletion of an end user or staff user drops the entries of all their t
 (``forget_user``). Code that revokes tokens or disables accounts with a bulk ``update()`` (no
 signals) calls ``forget_user`` itself. Expiry is checked on every request, cached or not. With
 Redis failing, lookups go to the database and Redis is left alone for a few seconds.
+
+An entry holds ids, times and the owner's active flag as JSON, nothing else: no personal data (the
+phone number stays encrypted in the database) and nothing Redis could use to run code in the app.
+The owner comes back with only those fields loaded; any other field is read when first used.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
-import pickle
 import threading
 import time
 from functools import cache
@@ -31,7 +36,7 @@ _lock = threading.Lock()
 
 
 def enabled() -> bool:
-    return bool(settings.REDIS_URL) and float(getattr(settings, "TOKEN_CACHE_SECONDS", 30)) > 0
+    return bool(settings.REDIS_URL) and float(getattr(settings, "TOKEN_CACHE_SECONDS", 600)) > 0
 
 
 def _key(digest: str) -> str:
@@ -60,7 +65,7 @@ def _failed(exc: Exception) -> None:
 
 
 def get(digest: str) -> Any | None:
-    """The cached token (an ``ApiToken`` with its owner loaded) for a token hash, or None."""
+    """The cached token (an ``ApiToken`` with its owner attached) for a token hash, or None."""
     client = _redis()
     if client is None:
         return None
@@ -69,8 +74,7 @@ def get(digest: str) -> Any | None:
     except Exception as exc:  # any Redis failure: the database answers instead
         _failed(exc)
         return None
-    # Our own entries, in our own Redis (whoever can write there controls the limits and gates too).
-    return pickle.loads(raw) if raw else None  # nosec B301
+    return _load(raw) if raw else None
 
 
 def put(digest: str, token: Any) -> None:
@@ -78,8 +82,8 @@ def put(digest: str, token: Any) -> None:
     if client is None:
         return
     try:
-        ttl_ms = int(float(getattr(settings, "TOKEN_CACHE_SECONDS", 30)) * 1000)
-        client.set(_key(digest), pickle.dumps(token), px=ttl_ms)
+        ttl_ms = int(float(getattr(settings, "TOKEN_CACHE_SECONDS", 600)) * 1000)
+        client.set(_key(digest), _dump(token), px=ttl_ms)
     except Exception as exc:
         _failed(exc)
 
@@ -90,13 +94,50 @@ def put_many(tokens: list[Any]) -> None:
     if client is None or not tokens:
         return
     try:
-        ttl_ms = int(float(getattr(settings, "TOKEN_CACHE_SECONDS", 30)) * 1000)
+        ttl_ms = int(float(getattr(settings, "TOKEN_CACHE_SECONDS", 600)) * 1000)
         with client.pipeline(transaction=False) as pipe:
             for token in tokens:
-                pipe.set(_key(token.key_hash), pickle.dumps(token), px=ttl_ms)
+                pipe.set(_key(token.key_hash), _dump(token), px=ttl_ms)
             pipe.execute()
     except Exception as exc:
         _failed(exc)
+
+
+_TOKEN_FIELDS = ("id", "key_hash", "user_id", "staff_user_id", "expires_at", "revoked_at")
+_OWNER_FIELDS = ("id", "is_active")
+
+
+def _dump(token: Any) -> str:
+    owner = token.user if token.user_id is not None else token.staff_user
+    values = {name: getattr(token, name) for name in _TOKEN_FIELDS}
+    for name in ("expires_at", "revoked_at"):
+        values[name] = values[name].isoformat() if values[name] else None
+    values["owner"] = [getattr(owner, name) for name in _OWNER_FIELDS]
+    return json.dumps(values)
+
+
+def _load(raw: bytes) -> Any:
+    """The ``ApiToken`` and its owner, as the database would give them with only these fields loaded."""
+    from django.contrib.auth import get_user_model
+
+    from yuyue.accounts.models import ApiToken, EndUser
+
+    values = json.loads(raw)
+    for name in ("expires_at", "revoked_at"):
+        values[name] = dt.datetime.fromisoformat(values[name]) if values[name] else None
+    token = _partial(ApiToken, values)
+    owner = dict(zip(_OWNER_FIELDS, values["owner"], strict=True))
+    if token.user_id is not None:
+        token.user = _partial(EndUser, owner)
+    else:
+        token.staff_user = _partial(get_user_model(), owner)
+    return token
+
+
+def _partial(model: Any, values: dict[str, Any]) -> Any:
+    # from_db takes the loaded fields' values in the model's field order; the others stay deferred.
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db("default", names, [values[name] for name in names])
 
 
 def forget(*digests: str) -> None:

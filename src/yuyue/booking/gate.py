@@ -41,26 +41,29 @@ from yuyue.core.errors import DomainError
 log = logging.getLogger(__name__)
 
 # KEYS[1]: the slot's gate (a hash: left, per, party, max, and u:<user> = seats held).
-# ARGV: user, party size asked for by count, number of people listed, then when the key is
-# missing and the caller read the database: left, per, party, max, ttl in ms.
+# ARGV: mode ('take', or 'peek': answer without taking or building anything), user, party size
+# asked for by count, number of people listed, then when the key is missing and the caller read
+# the database: left, per, party, max, ttl in ms.
 # Returns -1: no key (read the database and call again with its figures); 0: sold out;
-# 1: admitted now; 2: admitted before (a retry: no second seat); 3: not for the gate to judge.
+# 1: admitted now (peek: would be); 2: admitted before (a retry: no second seat); 3: not for the
+# gate to judge.
 _ADMIT = """
 local gate = KEYS[1]
 -- 'max' is written with the rest: a key without it (e.g. half-written by hand) counts as missing.
 if redis.call('HEXISTS', gate, 'max') == 0 then
-  if #ARGV < 8 then return -1 end
-  redis.call('HSET', gate, 'left', ARGV[4], 'per', ARGV[5], 'party', ARGV[6], 'max', ARGV[7])
-  redis.call('PEXPIRE', gate, ARGV[8])
+  if #ARGV < 9 or ARGV[1] ~= 'take' then return -1 end
+  redis.call('HSET', gate, 'left', ARGV[5], 'per', ARGV[6], 'party', ARGV[7], 'max', ARGV[8])
+  redis.call('PEXPIRE', gate, ARGV[9])
 end
-local member = 'u:' .. ARGV[1]
+local member = 'u:' .. ARGV[2]
 if redis.call('HEXISTS', gate, member) == 1 then return 2 end
-local size = tonumber(ARGV[2])
-if redis.call('HGET', gate, 'party') == 'people' then size = tonumber(ARGV[3]) end
+local size = tonumber(ARGV[3])
+if redis.call('HGET', gate, 'party') == 'people' then size = tonumber(ARGV[4]) end
 if size < 1 or size > tonumber(redis.call('HGET', gate, 'max')) then return 3 end
 local seats = size
 if redis.call('HGET', gate, 'per') ~= 'party' then seats = 1 end
 if tonumber(redis.call('HGET', gate, 'left')) < seats then return 0 end
+if ARGV[1] ~= 'take' then return 1 end
 redis.call('HINCRBY', gate, 'left', -seats)
 redis.call('HSET', gate, member, seats)
 return 1
@@ -187,7 +190,7 @@ def admit(
     only when the gate has no key for the slot.
     """
     key = _key(slot_id)
-    ask = [user_id, party_size or 1, people]
+    ask = ["take", user_id, party_size or 1, people]
     answer = _call(lambda s: s[0](keys=[key], args=ask))
     if answer == MISSING:
         figures = load()
@@ -206,3 +209,13 @@ def admit(
 def seats_freed(*, slot_id: int, seats: int, user_id: int | None) -> None:
     """Seats went back to the slot in the database (call after the commit)."""
     _call(lambda s: s[2](keys=[_key(slot_id)], args=[seats, user_id or 0]))
+
+
+def sold_out(*, slot_id: int, user_id: int, party_size: int | None, people: int) -> bool:
+    """True only when the gate is sure ``admit`` would refuse: it takes and builds nothing.
+
+    For answering before any other work is done; anything the gate cannot judge (no key yet,
+    Redis failing, a retry of an earlier admission, an odd party) is False: ask ``admit``.
+    """
+    ask = ["peek", user_id, party_size or 1, people]
+    return _call(lambda s: s[0](keys=[_key(slot_id)], args=ask)) == SOLD_OUT
