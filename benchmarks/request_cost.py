@@ -50,11 +50,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--redis", default=DEFAULT_REDIS, help="scratch Redis database (flushed)")
     parser.add_argument("--no-redis", action="store_true", help="run without Redis (no gate, limits in the DB cache)")
     parser.add_argument("--json", help="also write the figures to this file")
-    parser.add_argument("--profile", action="store_true", help="print where the booking requests spend CPU (cProfile)")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="booking",
+        choices=["booking", "soldout"],
+        help="print where the booking requests (or the sold-out answers) spend CPU (cProfile)",
+    )
     return parser.parse_args(argv)
 
 
-def measure(scenario: rush.Scenario, count: int, *, profile: bool = False) -> dict[str, Any]:
+def measure(scenario: rush.Scenario, count: int, *, profile: str | None = None) -> dict[str, Any]:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -97,17 +103,25 @@ def measure(scenario: rush.Scenario, count: int, *, profile: bool = False) -> di
         raise SystemExit(f"request_cost: the first bookings answered {first}")
     # Read the captured statements now: the next request empties the connection's query log.
     booking_sql = [q["sql"] for q in booked.captured_queries]
-    profiler = cProfile.Profile(time.process_time) if profile else None
-    if profiler:
+
+    def profiled(what: str, measured: Any) -> Any:
+        if profile != what:
+            return measured()
+        profiler = cProfile.Profile(time.process_time)
         profiler.enable()
-    cpu_booking, booking_statements = run(2, count - 2, {200, 201})
-    if profiler:
-        profiler.disable()
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+        try:
+            return measured()
+        finally:
+            profiler.disable()
+            stats = pstats.Stats(profiler, stream=sys.stderr)
+            stats.sort_stats(os.environ.get("REQUEST_COST_SORT", "tottime"))
+            stats.print_stats(int(os.environ.get("REQUEST_COST_LINES", "25")))
+
+    cpu_booking, booking_statements = profiled("booking", lambda: run(2, count - 2, {200, 201}))
     with CaptureQueriesContext(connection) as refused:
         sold_out_status = book(count)
     soldout_sql = [q["sql"] for q in refused.captured_queries]
-    cpu_soldout, soldout_statements = run(count + 1, count - 1, {sold_out_status})
+    cpu_soldout, soldout_statements = profiled("soldout", lambda: run(count + 1, count - 1, {sold_out_status}))
     return {
         "statements_per_booking": len(booking_sql),
         "avg_statements_per_booking": booking_statements / (count - 2),

@@ -70,8 +70,10 @@ def cores() -> int:
 
 
 def default_server_workers() -> int:
-    """What `yuyue serve` picks by itself: 2 × cores + 1 (capped), 4 threads each."""
-    return max(2, min(2 * cores() + 1, 9))
+    """What `yuyue serve` picks by itself: one process per core (at least 2)."""
+    from yuyue.cli import default_workers
+
+    return default_workers()
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -397,10 +399,12 @@ class Cluster:
             )
         return Proc(name, popen, log)
 
-    def start_servers(self, count: int, workers: int) -> None:
+    def start_servers(self, count: int, workers: int, threads: int = 0) -> None:
         for port in free_ports(count):
             command = [sys.executable, "-m", "yuyue.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
             command += ["--workers", str(workers)]
+            if threads:
+                command += ["--threads", str(threads)]
             self.servers.append(self._spawn(f"server-{port}", command, self.root / f"server-{port}"))
             self.urls.append(f"http://127.0.0.1:{port}")
 
@@ -831,6 +835,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-redis", action="store_true", help="run without Redis")
     parser.add_argument("--no-gate", action="store_true", help="Redis for rate limits only, no booking gate")
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers per server (default: by cores)")
+    parser.add_argument("--threads", type=int, default=0, help="threads per gunicorn worker (default: yuyue serve's)")
     parser.add_argument("--servers", type=int, default=1, help="app server processes on consecutive ports")
     parser.add_argument("--celery-workers", type=int, default=0, help="Celery worker processes (needs a broker)")
     parser.add_argument("--broker", default=DEFAULT_BROKER, help="broker for --celery-workers (RabbitMQ or Redis)")
@@ -893,7 +898,7 @@ def main(argv: list[str] | None = None) -> int:
         connections.close_all()
 
         workers = args.workers or default_server_workers()
-        cluster.start_servers(args.servers, workers)
+        cluster.start_servers(args.servers, workers, args.threads)
         cluster.start_workers(args.celery_workers)
         cluster.wait_ready()
         load = fire(cluster, scenario, concurrency=args.concurrency, mixed=args.mixed, query_dir=root / "queries")
@@ -907,7 +912,7 @@ def main(argv: list[str] | None = None) -> int:
             "db": args.db,
             "cores": cores(),
             "servers": args.servers,
-            "server_workers": f"{workers} x 4 threads",
+            "server_workers": f"{workers} x {args.threads or 'default'} threads",
             "celery_workers": args.celery_workers,
             "redis": "off" if args.no_redis else args.redis,
             "booking_gate": "off" if args.no_redis or args.no_gate else "on",
