@@ -19,6 +19,7 @@ from api_helpers import ApiClient
 from django.db import connection
 from django.test import override_settings
 from factories import make_phone, make_slot, make_user
+from redisurl import redis_url
 
 from yuyue.accounts import services as accounts
 from yuyue.accounts.models import LoginCode, RateCounter
@@ -27,7 +28,7 @@ from yuyue.core import ratelimit, timeutil
 from yuyue.core.errors import DomainError
 from yuyue.integrations.sms import ConsoleSmsBackend
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = redis_url(0)
 
 
 def race(clients: list[Callable[[], Any]]) -> list[str]:
@@ -106,7 +107,7 @@ def test_subjects_are_stored_hashed_and_old_windows_purged():
     assert ratelimit.purge_expired(now=now + dt.timedelta(minutes=3)) == 1
 
 
-@pytest.mark.skipif(not redis_available(), reason="no Redis at 127.0.0.1:6379")
+@pytest.mark.skipif(not redis_available(), reason=f"no Redis at {REDIS_URL}")
 @pytest.mark.django_db
 def test_redis_backend_counts_the_same_way():
     name = f"test-{uuid.uuid4().hex}"
@@ -131,7 +132,7 @@ def test_racing_requests_never_exceed_the_limit_in_the_database(attempt):
     assert RateCounter.objects.get().hits == 5
 
 
-@pytest.mark.skipif(not redis_available(), reason="no Redis at 127.0.0.1:6379")
+@pytest.mark.skipif(not redis_available(), reason=f"no Redis at {REDIS_URL}")
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.concurrency
 def test_racing_requests_never_exceed_the_limit_in_redis():

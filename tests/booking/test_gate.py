@@ -19,13 +19,14 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext, override_settings
 from factories import make_person, make_slot, make_user
 from racing import race, tally
+from redisurl import redis_url
 
 from yuyue.booking import gate, services
 from yuyue.booking.models import ACTIVE_STATUSES, Booking, Status
 from yuyue.core import timeutil
 from yuyue.core.errors import DomainError
 
-GATE_REDIS_URL = os.environ.get("YUYUE_TEST_GATE_REDIS_URL", "redis://127.0.0.1:6379/2")
+GATE_REDIS_URL = os.environ.get("YUYUE_TEST_GATE_REDIS_URL") or redis_url(2)
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -37,8 +38,9 @@ def _redis():
 
 
 def _drop_gates() -> None:
+    """This test database's gates only: another pass may be running beside this one on the same Redis."""
     client = _redis()
-    for key in client.scan_iter(match="yuyue:gate:*", count=500):
+    for key in client.scan_iter(match=f"yuyue:gate:{connection.settings_dict.get('NAME', '')}:*", count=500):
         client.delete(key)
 
 

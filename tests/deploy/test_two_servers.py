@@ -18,6 +18,7 @@ from types import ModuleType
 import pytest
 from django.conf import settings
 from django.db import connection
+from redisurl import redis_url
 
 pytestmark = [
     pytest.mark.skipif(
@@ -31,7 +32,7 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 CAPACITY = 40
 USERS = 200
-REDIS_URL = os.environ.get("YUYUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_URL = os.environ.get("YUYUE_TEST_REDIS_URL") or redis_url(14)
 BROKER_URL = os.environ.get("YUYUE_TEST_BROKER_URL", REDIS_URL)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from factories import make_slot, make_user
+from redisurl import redis_url
 
 from yuyue.booking import services
 from yuyue.core import timeutil
@@ -28,7 +29,7 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "src"
-REDIS_URL = os.environ.get("YUYUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_URL = os.environ.get("YUYUE_TEST_REDIS_URL") or redis_url(14)
 
 SEEN: list[tuple[str, int]] = []
 _seen_lock = threading.Lock()
@@ -237,7 +238,7 @@ def test_racing_senders_never_spend_one_consent_twice() -> None:
 
 def test_yuyue_worker_and_its_beat_deliver_without_being_asked(tmp_path: Path) -> None:
     """`yuyue worker` (Celery worker with the beat schedule built in) drains the outbox on its own."""
-    url = os.environ.get("YUYUE_TEST_REDIS_BEAT_URL", "redis://127.0.0.1:6379/13")
+    url = os.environ.get("YUYUE_TEST_REDIS_BEAT_URL") or redis_url(13)
     reason = _redis_answers(url)
     if reason:
         pytest.skip(reason)

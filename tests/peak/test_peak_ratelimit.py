@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 from factories import make_slot, make_user
 from racing import race, tally
+from redisurl import redis_url
 
 from yuyue.accounts import services as accounts
 from yuyue.accounts.models import RateCounter
@@ -21,7 +22,7 @@ from yuyue.core.errors import DomainError
 from yuyue.h5.auth import SESSION_KEY
 from yuyue.integrations.sms import ConsoleSmsBackend
 
-REDIS_URL = "redis://127.0.0.1:6379/3"
+REDIS_URL = redis_url(3)
 
 
 def redis_available() -> bool:
@@ -33,7 +34,7 @@ def redis_available() -> bool:
         return False
 
 
-needs_redis = pytest.mark.skipif(not redis_available(), reason="no Redis at 127.0.0.1:6379")
+needs_redis = pytest.mark.skipif(not redis_available(), reason=f"no Redis at {REDIS_URL}")
 
 
 # Addresses and phones the tests counted for; their Redis windows are removed afterwards.

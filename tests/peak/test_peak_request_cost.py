@@ -14,6 +14,7 @@ from django.test import RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils.log import log_response
 from factories import make_merchant, make_offering, make_slot, make_user
+from redisurl import redis_url
 
 from yuyue.booking import services
 from yuyue.core import ratelimit, timeutil
@@ -24,7 +25,7 @@ from yuyue.notify.models import OfferingReminders, OutboxItem
 from yuyue.notify.services import save_reminder_hours
 from yuyue.webhooks.models import WebhookEndpoint
 
-REDIS_URL = "redis://127.0.0.1:6379/7"
+REDIS_URL = redis_url(7)
 
 
 def redis_available() -> bool:
@@ -119,7 +120,7 @@ def test_cached_endpoints_and_reminder_hours_follow_changes_at_once(start: dt.da
 @pytest.mark.parametrize("backend", ["database", "redis"])
 def test_the_limits_of_one_request_count_in_order_and_stop_at_the_first_refusal(backend: str) -> None:
     if backend == "redis" and not redis_available():
-        pytest.skip("no Redis at 127.0.0.1:6379")
+        pytest.skip(f"no Redis at {REDIS_URL}")
     run = uuid.uuid4().hex
     limits = [("cost-user", run, "2/60"), ("cost-ip", run, "3/60,100/3600")]
     with override_settings(REDIS_URL=REDIS_URL if backend == "redis" else ""):

@@ -14,6 +14,7 @@ from django.test import Client
 from factories import make_offering, make_slot, make_user
 from pydantic import ValidationError
 from racing import race, tally
+from redisurl import redis_url
 
 from yuyue.accounts import services as accounts
 from yuyue.booking.models import Booking
@@ -21,7 +22,7 @@ from yuyue.catalog.policy import Policy
 from yuyue.core import timeutil, waitingroom
 from yuyue.h5.auth import SESSION_KEY
 
-REDIS_URL = "redis://127.0.0.1:6379/3"
+REDIS_URL = redis_url(3)
 
 
 def redis_available() -> bool:
@@ -33,7 +34,7 @@ def redis_available() -> bool:
         return False
 
 
-needs_redis = pytest.mark.skipif(not redis_available(), reason="no Redis at 127.0.0.1:6379")
+needs_redis = pytest.mark.skipif(not redis_available(), reason=f"no Redis at {REDIS_URL}")
 
 
 class Clock:

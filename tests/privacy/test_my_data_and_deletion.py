@@ -11,6 +11,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from factories import make_person, make_user
 from privacy_world import book_at, build_spot, tomorrow, visited
+from redisurl import redis_url
 
 from yuyue.accounts import services as accounts
 from yuyue.accounts.models import ApiToken, EndUser, Person
@@ -133,7 +134,7 @@ def test_h5_delete_needs_the_box_then_signs_out(spot):
     assert client.get(reverse("h5:my_data")).status_code == 302  # to sign-in: the session is over
 
 
-PRIVACY_REDIS = "redis://127.0.0.1:6379/5"
+PRIVACY_REDIS = redis_url(5)
 
 
 def redis_up() -> bool:
@@ -145,7 +146,7 @@ def redis_up() -> bool:
         return False
 
 
-@pytest.mark.skipif(not redis_up(), reason="needs Redis on 127.0.0.1:6379 (the shared token cache)")
+@pytest.mark.skipif(not redis_up(), reason=f"needs Redis at {PRIVACY_REDIS} (the shared token cache)")
 def test_deletion_ends_tokens_held_in_the_shared_token_cache(spot, django_capture_on_commit_callbacks):
     with override_settings(REDIS_URL=PRIVACY_REDIS, TOKEN_CACHE_SECONDS=300):
         api = ApiClient(accounts.issue_token(user=spot.customer))
