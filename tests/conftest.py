@@ -13,9 +13,19 @@ from typing import Any
 
 import factories
 import pytest
+from django.db import transaction
+from django.test import override_settings
 
 from yuyue.catalog.models import Offering
 from yuyue.tenants.models import Branch, Merchant
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes() -> Iterator[None]:
+    with override_settings(
+        PASSWORD_HASHERS=["factories.CheapArgon2PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -56,15 +66,85 @@ CHROMIUM = os.environ.get("YUYUE_CHROMIUM", "/usr/bin/chromium")
 PHONE = {"width": 390, "height": 844}
 
 
+def _touches_database(item: pytest.Item) -> bool:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return item.get_closest_marker("django_db") is not None or bool(
+        fixtures & {"db", "transactional_db", "django_db_setup", "live_server", "demo_db"}
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     from django.conf import settings
 
+    # The modules that read the demo run one after the other, on one load of it (see demo_db).
+    users = [item for item in items if "demo_db" in getattr(item, "fixturenames", ())]
+    if users:
+        first = items.index(users[0])
+        others = [item for item in items if "demo_db" not in getattr(item, "fixturenames", ())]
+        items[:] = [*others[:first], *users, *others[first:]]
+
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         return
-    skip = pytest.mark.skip(reason="browser journeys run once, in the SQLite pass")
+    # What does not depend on the database runs once, in the SQLite pass: browser journeys, tests
+    # that never touch the database (pure functions, adapters, parsers), and `once` tests.
+    browser = pytest.mark.skip(reason="browser journeys run once, in the SQLite pass")
+    no_database = pytest.mark.skip(reason="touches no database: runs once, in the SQLite pass")
     for item in items:
         if "browser" in item.keywords:
-            item.add_marker(skip)
+            item.add_marker(browser)
+        elif not _touches_database(item):
+            item.add_marker(no_database)
+        elif marker := item.get_closest_marker("once"):
+            item.add_marker(pytest.mark.skip(reason=f"runs once, in the SQLite pass: {marker.args[0]}"))
+
+
+# --- The demo, loaded once ---------------------------------------------------------------------
+# Loading the demo costs 10-30 s a pass. The modules that read it (test_demo, the payments,
+# memberships, statistics and ledger demo tests) ask for ``demo_db``: one load in a transaction,
+# kept open while those modules run one after the other (pytest_collection_modifyitems puts them
+# together) and rolled back before the next test, so no other test sees it. Each test still runs
+# in a transaction of its own inside it, rolled back at its end.
+
+
+class _OpenDemo:
+    atomic: Any = None
+    blocker: Any = None
+
+    def close(self) -> None:
+        if self.atomic is None:
+            return
+        with self.blocker.unblock():
+            transaction.set_rollback(True)
+            self.atomic.__exit__(None, None, None)
+        self.atomic = None
+
+
+_open_demo = _OpenDemo()
+
+
+@pytest.fixture(scope="session")
+def demo_db(django_db_setup: None, django_db_blocker: Any) -> Iterator[Any]:
+    """What ``demo.load_demo(scale=factories.DEMO_SCALE)`` returned; the demo's rows are there for the test."""
+    from yuyue import demo
+
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        _open_demo.atomic, _open_demo.blocker = atomic, django_db_blocker
+        try:
+            loaded = demo.load_demo(scale=factories.DEMO_SCALE)
+        except BaseException:
+            _open_demo.close()
+            raise
+    yield loaded
+    _open_demo.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    yield  # after the test's own transaction and fixtures are gone
+    if _open_demo.atomic is not None and (nextitem is None or "demo_db" not in nextitem.fixturenames):
+        _open_demo.close()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import Argon2PasswordHasher, make_password
 from django.contrib.auth.models import User
 from django.test import Client
 
@@ -193,3 +193,16 @@ def console_sign_in(client: Client, user: User, merchant: Merchant) -> Client:
 def console_client(merchant: Merchant, role: str = "owner", **staff: Any) -> Client:
     """A new staff member of ``merchant`` with ``role``, signed in to the console."""
     return console_sign_in(Client(), make_staff(merchant, role, **staff), merchant)
+
+
+# The demo's size in the tests that read it (conftest.demo_db loads it once for all of them).
+DEMO_SCALE = 0.05
+
+
+class CheapArgon2PasswordHasher(Argon2PasswordHasher):
+    """Argon2 (the algorithm the settings choose) at its lowest cost: tests sign in hundreds of times,
+    and what they check is who gets in, not how long a guess takes (a hash costs ~0.3 s otherwise)."""
+
+    time_cost = 1
+    memory_cost = 8
+    parallelism = 1

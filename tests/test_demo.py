@@ -1,7 +1,8 @@
 """The demo loader: idempotent, every kind present, its history made by the engine, invariants intact.
 
-Loading is the slow part, so the demo is loaded once for the module (at a small scale, twice to
-prove idempotence) inside a transaction that is rolled back when the module ends.
+Loading is the slow part, so the demo is loaded once for every module that reads it (conftest's
+``demo_db``, at a small scale) inside a transaction that is rolled back after them; this module
+loads it a second time on top, to prove idempotence, in a savepoint undone when the module ends.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
+from factories import DEMO_SCALE
 
 from yuyue import demo
 from yuyue.accounts.models import Ban, EndUser, Person, Relation
@@ -29,7 +31,7 @@ from yuyue.tenants.models import Merchant, Staff
 
 pytestmark = pytest.mark.django_db
 
-SCALE = 0.05
+SCALE = DEMO_SCALE  # the size conftest.demo_db loads
 
 
 def _counts() -> dict[str, int]:
@@ -47,13 +49,13 @@ def _counts() -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def loaded(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
-    with django_db_blocker.unblock(), transaction.atomic():
-        first = demo.load_demo(scale=SCALE)
-        after_first = _counts()
+def loaded(demo_db: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
+    with django_db_blocker.unblock():
+        after_first = _counts()  # other demo modules' tests left nothing: each rolled back its own
+        savepoint = transaction.savepoint()
         second = demo.load_demo(scale=SCALE)
-        yield {"first": first, "second": second, "after_first": after_first, "after_second": _counts()}
-        transaction.set_rollback(True)
+        yield {"first": demo_db, "second": second, "after_first": after_first, "after_second": _counts()}
+        transaction.savepoint_rollback(savepoint)
 
 
 def test_loading_twice_adds_nothing_the_second_time(loaded):

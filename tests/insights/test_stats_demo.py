@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from stats_world import sign_in
@@ -19,12 +17,9 @@ from yuyue.tenants.models import Staff
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="module")
-def demo_loaded(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
-    with django_db_blocker.unblock(), transaction.atomic():
-        demo.load_demo(scale=0.05)
-        yield
-        transaction.set_rollback(True)
+@pytest.fixture
+def demo_loaded(demo_db: Any) -> None:
+    """The demo, loaded once for every module that reads it (conftest.demo_db)."""
 
 
 @pytest.mark.parametrize("kind", demo.KINDS)

@@ -14,8 +14,11 @@ What the studio holds, for checking the numbers by hand (visits 2025-03-03 … 2
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from django.db import transaction
 from stats_world import PERIOD, WEEK1, WEEK2, Studio, at, build_studio
 
 from yuyue.console.access import desk_for
@@ -26,9 +29,13 @@ from yuyue.tenants.models import Staff
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def studio(db: None) -> Studio:
-    return build_studio()
+@pytest.fixture(scope="module")
+def studio(django_db_setup: None, django_db_blocker: Any) -> Iterator[Studio]:
+    """Built once for the module (its tests only read it; each rolls back what it adds itself), in a
+    transaction rolled back when the module ends."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield build_studio()
+        transaction.set_rollback(True)
 
 
 def scope_of(studio: Studio, role: str = "owner", **params: str) -> stats.Scope:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from yuyue import cli, demo
+from yuyue import cli
 from yuyue.booking.models import BookingEvent
 from yuyue.ledger.models import LedgerEntry
 from yuyue.tenants.models import Merchant
 
 pytestmark = pytest.mark.django_db
 
-SCALE = 0.05
 
-
-def test_demo_history_verifies_and_tampering_is_named(capsys):
-    demo.load_demo(scale=SCALE)
+def test_demo_history_verifies_and_tampering_is_named(demo_db, capsys):
+    # The demo loaded once for every module that reads it (conftest.demo_db); the tampering below
+    # is undone with this test's transaction.
     events = BookingEvent.objects.count()
     assert events > 100 and LedgerEntry.objects.count() == events
     assert cli.main(["ledger", "verify"]) == 0

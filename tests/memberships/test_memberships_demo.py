@@ -3,14 +3,11 @@ and a points history with completed classes and a late cancellation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import transaction
 from django.db.models import Sum
 
-from yuyue import demo
 from yuyue.accounts.models import PointsBalance, PointsEntry
 from yuyue.accounts.services import get_or_create_user_by_phone
 from yuyue.booking.models import Booking, PaidBy
@@ -19,12 +16,9 @@ from yuyue.memberships.models import Card, CardProduct, CreditEntry
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="module")
-def loaded(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
-    with django_db_blocker.unblock(), transaction.atomic():
-        demo.load_demo(scale=0.05)
-        yield
-        transaction.set_rollback(True)
+@pytest.fixture
+def loaded(demo_db: Any) -> None:
+    """The demo, loaded once for every module that reads it (conftest.demo_db)."""
 
 
 def test_the_demo_user_holds_a_yoga_card_with_classes_used(loaded):

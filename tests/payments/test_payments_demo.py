@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import transaction
 from django.db.models import Sum
 
-from yuyue import demo
 from yuyue.booking.models import Booking, Status
 from yuyue.core import timeutil
 from yuyue.payments import services
@@ -18,12 +15,9 @@ from yuyue.payments.models import MONEY_IN, Payment, Refund, RefundState
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="module")
-def loaded(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
-    with django_db_blocker.unblock(), transaction.atomic():
-        demo.load_demo(scale=0.05)
-        yield
-        transaction.set_rollback(True)
+@pytest.fixture
+def loaded(demo_db: Any) -> None:
+    """The demo, loaded once for every module that reads it (conftest.demo_db)."""
 
 
 def test_paid_demo_bookings_have_their_sandbox_payments(loaded, settings):

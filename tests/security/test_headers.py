@@ -14,7 +14,10 @@ from h5_session import sign_in_client
 import yuyue
 from yuyue.core.security import DEFAULT_CSP
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.once("headers and templates are the same whatever database the pages read"),
+]
 
 SRC = Path(yuyue.__file__).resolve().parent
 # E-mails are read in mail clients, not served under our CSP.
