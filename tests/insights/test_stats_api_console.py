@@ -6,27 +6,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from django.db import transaction
 from django.test import Client
 from django.urls import reverse
-from stats_world import PERIOD, Studio, build_studio, sign_in
+from stats_world import PERIOD, Studio, sign_in
 
 from yuyue.accounts import services as accounts
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def studio(django_db_setup: None, django_db_blocker: Any) -> Iterator[Studio]:
-    """Built once for the module (its tests only read it; each rolls back what it adds itself), in a
-    transaction rolled back when the module ends."""
-    with django_db_blocker.unblock(), transaction.atomic():
-        yield build_studio()
-        transaction.set_rollback(True)
 
 
 def api_get(studio: Studio, role: str | None, **params: str):

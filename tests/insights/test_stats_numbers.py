@@ -14,12 +14,9 @@ What the studio holds, for checking the numbers by hand (visits 2025-03-03 … 2
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from django.db import transaction
-from stats_world import PERIOD, WEEK1, WEEK2, Studio, at, build_studio
+from stats_world import PERIOD, WEEK1, WEEK2, Studio, at
 
 from yuyue.console.access import desk_for
 from yuyue.core.errors import DomainError
@@ -27,15 +24,6 @@ from yuyue.insights import stats
 from yuyue.tenants.models import Staff
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def studio(django_db_setup: None, django_db_blocker: Any) -> Iterator[Studio]:
-    """Built once for the module (its tests only read it; each rolls back what it adds itself), in a
-    transaction rolled back when the module ends."""
-    with django_db_blocker.unblock(), transaction.atomic():
-        yield build_studio()
-        transaction.set_rollback(True)
 
 
 def scope_of(studio: Studio, role: str = "owner", **params: str) -> stats.Scope:
