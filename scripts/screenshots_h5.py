@@ -41,6 +41,19 @@ def _demo_session() -> tuple[str, str]:
     return new_session_for(user), booking.code if booking else ""
 
 
+def _show_a_day_with_open_slots(page: Any) -> None:
+    """Pick the first day of the strip with a slot still open: in the evening today's may all be past."""
+    page.locator(".strip a.day").first.wait_for()
+    days = page.locator(".strip a.day:not(.empty)")
+    for i in range(days.count()):
+        if page.locator(".slot-open").count():
+            return
+        day_id = days.nth(i).get_attribute("id")
+        days.nth(i).click()
+        page.locator(f"#{day_id}[aria-current=date]").wait_for()
+    page.locator(".slot-open").first.wait_for()
+
+
 def shoot(browser: Any, base_url: str, out_dir: Path) -> list[Path]:
     """Save h5-*.png of the main pages (signed in as the demo user) into ``out_dir``; return the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -63,12 +76,13 @@ def shoot(browser: Any, base_url: str, out_dir: Path) -> list[Path]:
     # The yoga studio: a class with a coach, its date strip and the day's slots.
     page.goto("/?kind=course")
     page.locator(".offering-card a").first.click()
-    page.locator(".slot-open").first.wait_for()
+    _show_a_day_with_open_slots(page)
     page.locator("#slots").scroll_into_view_if_needed()
     save("offering")
     # The booking form of the scenic spot: real-name visitors picked from "my people".
     page.goto("/?kind=scenic")
     page.locator(".offering-card a").first.click()
+    _show_a_day_with_open_slots(page)
     page.locator(".slot-open a.button").first.click()
     page.locator("#people-picker input[name=people]").first.check()
     save("book")
