@@ -402,7 +402,7 @@ def _open_slot(slot_id: int, *, ban_of: EndUser | None = None, at: dt.datetime |
                 user_id=ban_of.pk, merchant_column="catalog_offering.merchant_id", at=at or timeutil.now()
             )
         )
-    slot = next(iter(found.filter(pk=slot_id)[:1]), None)
+    slot = next(iter(found.filter(pk=slot_id).order_by()[:1]), None)  # one row: no ORDER BY to build
     if slot is None or not slot.offering.is_active:
         raise DomainError("not_found", _("This time slot does not exist."))
     if slot.status != SlotStatus.OPEN:
@@ -463,7 +463,7 @@ def _party(*, user: EndUser, slot: Slot, policy: Policy, person_ids: Sequence[in
             "invalid",
             fields={"people": _("At most %(max)d people per booking.") % {"max": policy.max_party_size}},
         )
-    people = {p.pk: p for p in Person.objects.filter(pk__in=person_ids, owner=user, is_deleted=False)}
+    people = {p.pk: p for p in Person.objects.filter(pk__in=person_ids, owner=user, is_deleted=False).order_by()}
     if len(people) != len(person_ids):
         raise DomainError("invalid", fields={"people": _("Please choose people from your list.")})
     ordered = [people[pk] for pk in person_ids]
