@@ -569,7 +569,7 @@ class Server:
         raise RuntimeError(f"yuyue serve did not answer within {timeout} s:\n{self.tail()}")
 
     def terminate(self, timeout: float = 40) -> None:
-        """SIGTERM to `yuyue serve`: gunicorn finishes the requests under way, then exits."""
+        """SIGTERM to `yuyue serve`: the server finishes the requests under way, then exits."""
         if self.proc is None:
             return
         self.proc.send_signal(signal.SIGTERM)

@@ -4,7 +4,7 @@
     python benchmarks/rush.py --db sqlite --users 2000 --capacity 200 --concurrency 100
     python benchmarks/rush.py --db postgres --servers 2 --celery-workers 2 --mixed
 
-Starts yuyue with its production server (`yuyue serve`: gunicorn, workers sized to the cores) in a
+Starts yuyue with its production server (`yuyue serve`: granian, workers sized to the cores) in a
 fresh YUYUE_HOME on a fresh database (created and dropped by the run), creates one free scenic
 slot of --capacity seats and --users signed-in people (tokens made in bulk, not N sign-ins), then a
 separate load process (asyncio, one keep-alive HTTP/1.1 connection per concurrent client) releases
@@ -462,7 +462,7 @@ def tail(path: Path, lines: int = 30) -> str:
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and all its descendants (gunicorn master and workers), from /proc."""
+    """User + system CPU of a process and all its descendants (the server and its workers), from /proc."""
     children: dict[int, list[int]] = {}
     stats: dict[int, list[str]] = {}
     for entry in os.listdir("/proc"):
@@ -634,7 +634,7 @@ async def _load(spec: dict[str, Any], control: Any) -> dict[str, Any]:
     released = asyncio.Event()
     loops = [asyncio.create_task(client_loop(c)) for c in connections]
     await asyncio.sleep(0.05)  # every client is waiting at the barrier
-    # Quickly: gunicorn closes keep-alive connections idle for 2 s (clients would reconnect).
+    # Quickly: servers close keep-alive connections left idle (the clients would reconnect).
     control("ready")
     cpu_before = time.process_time()
     start = time.perf_counter()
@@ -834,8 +834,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-redis", action="store_true", help="run without Redis")
     parser.add_argument("--no-gate", action="store_true", help="Redis for rate limits only, no booking gate")
-    parser.add_argument("--workers", type=int, default=0, help="gunicorn workers per server (default: by cores)")
-    parser.add_argument("--threads", type=int, default=0, help="threads per gunicorn worker (default: yuyue serve's)")
+    parser.add_argument("--workers", type=int, default=0, help="worker processes per server (default: by cores)")
+    parser.add_argument("--threads", type=int, default=0, help="threads per worker process (default: yuyue serve's)")
     parser.add_argument("--servers", type=int, default=1, help="app server processes on consecutive ports")
     parser.add_argument("--celery-workers", type=int, default=0, help="Celery worker processes (needs a broker)")
     parser.add_argument("--broker", default=DEFAULT_BROKER, help="broker for --celery-workers (RabbitMQ or Redis)")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+
 import pytest
 from factories import make_offering, make_schedule
 
@@ -54,3 +58,19 @@ def test_keys_new_prints_a_usable_key(capsys):
     assert cli.main(["keys", "new"]) == 0
     key = capsys.readouterr().out.strip()
     assert len(crypto._decode_key(key)) == 32
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread has its own nice value on Linux only")
+def test_background_work_runs_at_the_lowest_priority_and_requests_keep_theirs():
+    seen: dict[str, int] = {}
+
+    def background() -> None:
+        cli._yield_cpu_to_requests()
+        seen["background"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = threading.Thread(target=background)
+    thread.start()
+    thread.join()
+    assert seen["background"] == cli.BACKGROUND_NICENESS == 19
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # this thread: unchanged

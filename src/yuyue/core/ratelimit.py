@@ -8,7 +8,7 @@ still has room. The counter for (limit, subject, rule, window) moves by one atom
   INSERT of the first hit whose unique key makes a concurrent second INSERT fail and retry the
   UPDATE. Like the booking engine, a read never admits; only the conditional write does.
 
-Gunicorn runs several processes, so nothing is counted in process memory.
+The server runs several processes, so nothing is counted in process memory.
 
 The limits in use (settings ``RATE_*``, all ``YUYUE_RATE_*`` variables):
 
