@@ -151,13 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     values["server"] = Path(server_command("x:y", "127.0.0.1", 1, workers, threads)[2]).name
     values["requests"] = args.requests
     try:
-        [bare_port, app_port] = rush.free_ports(2)
-        serve = [sys.executable, "-m", "yuyue.cli", "serve", "--host", "127.0.0.1", "--port", str(app_port)]
-        runs = [
-            ("bare", bare_port, server_command("ceiling:bare_application", "127.0.0.1", bare_port, workers, threads)),
-            ("framework", app_port, [*serve, "--workers", str(workers), "--threads", str(threads)]),
-        ]
-        for name, port, command in runs:
+
+        def bare(port: int) -> list[str]:
+            return server_command("ceiling:bare_application", "127.0.0.1", port, workers, threads)
+
+        def framework(port: int) -> list[str]:
+            serve = [sys.executable, "-m", "yuyue.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+            return [*serve, "--workers", str(workers), "--threads", str(threads)]
+
+        for name, command_for in (("bare", bare), ("framework", framework)):
+            # A port picked just before the start: the load's own connections take ephemeral ports.
+            [port] = rush.free_ports(1)
+            command = command_for(port)
             log = root / f"{name}.log"
             proc = start(command, env, log, root)
             try:
