@@ -40,6 +40,10 @@ def is_ledger(sql: str) -> bool:
     return "ledger_chainhead" in sql or "ledger_ledgerentry" in sql
 
 
+def is_account_lock(sql: str) -> bool:
+    return sql.startswith("SELECT") and "accounts_enduser" in sql.split("WHERE")[0]
+
+
 def transaction_of(**booking) -> list[str]:
     """The statements of one booking's transaction, between BEGIN and COMMIT."""
     with CaptureQueriesContext(connection) as queries:
@@ -59,6 +63,10 @@ def test_a_booking_takes_the_seats_and_then_the_ledger_head_at_the_end(make_offe
 
     sql = transaction_of(user=person.owner, slot_id=slot.pk, person_ids=[person.pk], idempotency_key=key)
 
+    # First the customer's row, share-locked (an account deletion waits for it, or it for the
+    # deletion): it blocks no other booking. Then the rows only this booking touches.
+    assert is_account_lock(sql[0]), sql[0]
+    sql = sql[1:]
     seats = [i for i, s in enumerate(sql) if is_seat_update(s)]
     ledger = [i for i, s in enumerate(sql) if is_ledger(s)]
     assert len(seats) == 1 and ledger

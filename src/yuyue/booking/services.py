@@ -20,6 +20,7 @@ Policies are data (``offering.policy``); nothing here asks which kind an offerin
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -261,6 +262,7 @@ def _place_booking_in_db(
         # booking touches (booking, key, attendees, claims, event, outbox), then the slot's
         # seats, then the merchant's ledger head, held only until the COMMIT right after.
         with transaction.atomic():
+            _hold_account(user)
             if seats_first:
                 _take_seats(slot, seats)
             booking = Booking(
@@ -319,6 +321,33 @@ def _place_booking_in_db(
         booking = _claims_refused(lambda: with_retries(place))  # the other request failed after all
     slot.reserved += seats  # as of this booking, for its answer (``booking.slot`` is this slot)
     return booking
+
+
+def _hold_account(user: EndUser) -> None:
+    """Share-lock the customer's row until the commit, and refuse if the account is disabled.
+
+    An account deletion locks that row for update. A booking that comes first makes the deletion
+    wait and then see it (upcoming bookings block a deletion); one that comes second waits here and
+    then finds the account gone. Never a booking, with its visitors' personal data, for an account
+    deleted at the same moment. The lock does not slow other bookings: shared locks do not conflict,
+    and the booking's foreign key takes the same one anyway.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_account_lock_sql(connection.vendor), [user.pk])
+        row = cursor.fetchone()
+    if row is None or not row[0]:
+        raise DomainError("forbidden", _("This account has been disabled."))
+
+
+@functools.cache
+def _account_lock_sql(vendor: str) -> str:
+    meta = EndUser._meta
+    quote = connection.ops.quote_name
+    active, pk = quote(meta.get_field("is_active").column), quote(meta.pk.column)
+    # SQLite needs no lock clause: its writers take the whole database in turn.
+    lock = {"postgresql": " FOR KEY SHARE", "mysql": " LOCK IN SHARE MODE"}.get(vendor, "")
+    # Fixed identifiers from the model; the id goes as a parameter.
+    return f"SELECT {active} FROM {quote(meta.db_table)} WHERE {pk} = %s{lock}"  # nosec B608
 
 
 def _seats_first() -> bool:
