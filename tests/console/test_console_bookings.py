@@ -9,9 +9,12 @@ from django.test import Client
 from django.urls import reverse
 from factories import make_id_number
 
+from yuyue.accounts.models import EndUser
 from yuyue.booking.models import Booking, BookingEvent, Status
 from yuyue.console.models import AuditEntry
-from yuyue.core import timeutil
+from yuyue.core import personal, timeutil
+from yuyue.privacy import consent
+from yuyue.privacy.models import Consent, ConsentKind
 
 pytestmark = pytest.mark.django_db
 
@@ -123,11 +126,26 @@ def test_phone_booking_creates_the_account_and_people_and_follows_the_same_rules
         "person_0_name": "来电人",
         "person_0_id_number": id_number,
     }
+    # An ID number needs the caller's separate consent, read to them by the desk: without the tick,
+    # nothing is stored (no account, no person, no booking).
+    unconsented = desk.post(reverse("console:booking_new"), data)
+    assert unconsented.status_code == 400
+    assert "请勾选单独同意" in unconsented.content.decode()  # the refusal's own message, beside the texts
+    assert not EndUser.objects.filter(phone_hash=personal.phone_hash("13600001111")).exists()
+    data["sensitive_consent"] = "1"
     response = desk.post(reverse("console:booking_new"), data)
     assert response.status_code == 302
     booking = Booking.objects.get(user__phone_hash__isnull=False, attendees__name="来电人")
+    recorded = Consent.objects.get(user=booking.user)
+    assert (recorded.kind, recorded.text_version, recorded.person.name) == (
+        ConsentKind.ID_NUMBER,
+        consent.CURRENT[ConsentKind.ID_NUMBER],
+        "来电人",
+    )
+    assert recorded.ip == "127.0.0.1" and recorded.withdrawn_at is None
     assert booking.booked_by == shop_a.staff["staff"] and booking.user.phone == "13600001111"
-    assert AuditEntry.objects.filter(action="booking.create", object_id=str(booking.pk)).exists()
+    audit = AuditEntry.objects.get(action="booking.create", object_id=str(booking.pk))
+    assert audit.detail["sensitive_consent"] is True
     # The same person again on the same slot: the engine's duplicate rule, as for users online.
     again = desk.post(reverse("console:booking_new"), data)
     assert again.status_code == 400

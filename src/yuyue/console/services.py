@@ -55,8 +55,12 @@ class Caller:
     relation: str = Relation.OTHER
 
 
-def _person_for(owner: EndUser, caller: Caller) -> Person:
-    """The caller's person entry: an existing one with the same ID number (or name), else a new one."""
+def _person_for(owner: EndUser, caller: Caller, *, consent: bool, ip: str | None) -> Person:
+    """The caller's person entry: an existing one with the same ID number (or name), else a new one.
+
+    A new one with an ID number, or a child under 14, needs the separate consent the desk read to
+    the caller (``consent``): it is recorded exactly as a user's own, with its text version.
+    """
     people = Person.objects.filter(owner=owner, is_deleted=False)
     if caller.id_number:
         digest = personal.id_hash(personal.normalize_id_number(caller.id_number))
@@ -65,8 +69,12 @@ def _person_for(owner: EndUser, caller: Caller) -> Person:
         found = people.filter(name=caller.name.strip(), id_hash="").first()
     if found is not None:
         return found
-    return accounts.add_person(
+    from yuyue.privacy import services as privacy
+
+    return privacy.add_person(
         owner=owner,
+        consent=consent,
+        ip=ip,
         name=caller.name,
         relation=caller.relation,
         id_number=caller.id_number or None,
@@ -84,15 +92,20 @@ def book_for_caller(
     people: list[Caller],
     party_size: int | None = None,
     answers: dict[str, Any] | None = None,
+    sensitive_consent: bool = False,
     now: dt.datetime | None = None,
 ) -> Booking:
     """A phone booking: the caller's account (by phone), their people, then the engine's ``book`` with
-    exactly the rules a user booking online meets; ``booked_by`` records the staff member."""
+    exactly the rules a user booking online meets; ``booked_by`` records the staff member.
+
+    ``sensitive_consent``: the caller agreed, after hearing the consent texts, to the processing
+    of the ID numbers and children's data given (PIPL art. 29/31), as a user ticks it online.
+    """
     if not scope_slots(desk, Slot.objects.filter(pk=slot_id)).exists():
         raise DomainError("not_found", _("This time slot does not exist."))
     with transaction.atomic():
         user = accounts.get_or_create_user_by_phone(phone)
-        person_ids = [_person_for(user, caller).pk for caller in people]
+        person_ids = [_person_for(user, caller, consent=sensitive_consent, ip=ip).pk for caller in people]
         booking = engine.book(
             user=user,
             slot_id=slot_id,
@@ -110,6 +123,7 @@ def book_for_caller(
             ip=ip,
             slot=slot_id,
             people=len(person_ids),
+            sensitive_consent=sensitive_consent,
         )
     return booking
 

@@ -28,6 +28,7 @@ from yuyue.console.access import client_ip, console_view, desk_of, get_scoped_or
 from yuyue.console.models import AuditEntry, CustomerNote
 from yuyue.core import personal, timeutil
 from yuyue.core.errors import DomainError
+from yuyue.privacy import consent
 from yuyue.scheduling.models import Slot, SlotStatus
 from yuyue.tenants.models import Staff
 
@@ -270,6 +271,7 @@ def booking_new(request: HttpRequest) -> HttpResponse:
                 people=_callers(request),
                 party_size=int(party) if party.isdigit() else None,
                 answers=answers,
+                sensitive_consent=request.POST.get("sensitive_consent") == "1",
             )
         except DomainError as exc:
             errors, error_message = dict(exc.fields), exc.message
@@ -286,6 +288,7 @@ def booking_new(request: HttpRequest) -> HttpResponse:
             "form_fields": offering.form if offering else [],
             "policy": offering.policy if offering else None,
             "people_rows": range(PHONE_BOOKING_PEOPLE),
+            "consent_texts": consent.current_texts(),
             "errors": errors,
             "error_message": error_message,
             "data": data,
