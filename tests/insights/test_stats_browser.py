@@ -8,6 +8,15 @@ from stats_world import PASSWORD, build_studio
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def canvas_texts(page, chart: str) -> list[str]:
+    """The texts ECharts draws on a chart's canvas (labels, legend, and a tooltip when shown)."""
+    return page.evaluate(
+        """chart => echarts.getInstanceByDom(document.querySelector(`[data-chart=${chart}]`))
+            .getZr().storage.getDisplayList().map(e => (e.style && e.style.text) || "").filter(Boolean)""",
+        chart,
+    )
+
+
 def test_dashboard_draws_its_charts_without_errors(new_page):
     studio = build_studio()
     page = new_page(width=1280, height=900)
@@ -39,6 +48,18 @@ def test_dashboard_draws_its_charts_without_errors(new_page):
         box = canvas.first.bounding_box()
         assert box is not None and box["width"] > 200 and box["height"] > 100, chart
     assert page.get_by_test_id("stat-bookings").inner_text().endswith("13")
+
+    # Hovering a chart shows its tooltip, drawn on the canvas: ECharts' HTML tooltips carry style
+    # attributes that the strict CSP blocks (each refusal is a console error, caught below).
+    for chart in ("weekly", "revenue"):
+        area = page.locator(f"[data-chart={chart}]")
+        area.scroll_into_view_if_needed()
+        before = canvas_texts(page, chart)
+        box = area.locator("canvas").first.bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(300)
+        assert len(canvas_texts(page, chart)) > len(before), f"no tooltip on {chart}"
 
     with page.expect_download() as download:
         page.get_by_test_id("csv-heatmap").click()

@@ -10,7 +10,9 @@
       color: PALETTE,
       animation: false,
       textStyle: { fontFamily: "inherit" },
-      tooltip: { trigger: "axis", confine: true }
+      // Tooltips drawn on the canvas: ECharts' HTML tooltips carry style attributes, which the
+      // strict CSP (no 'unsafe-inline' styles) blocks.
+      tooltip: { trigger: "axis", confine: true, renderMode: "richText" }
     };
   }
 
@@ -19,6 +21,7 @@
     spec.cells.forEach(function (cell) { if (cell[2] > max) { max = cell[2]; } });
     return Object.assign(base(), {
       tooltip: {
+        renderMode: "richText",
         position: "top",
         formatter: function (p) {
           return spec.weekdays[p.value[1]] + " " + spec.hours[p.value[0]] + ":00 · " + spec.name + " " + p.value[2];
@@ -49,7 +52,7 @@
 
   function horizontal(spec, max) {
     var option = Object.assign(base(), {
-      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true },
+      tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true, renderMode: "richText" },
       grid: { left: 8, right: 48, top: 8, bottom: 24, containLabel: true },
       xAxis: { type: "value", max: max || null },
       yAxis: { type: "category", data: spec.labels, inverse: true, axisLabel: { width: 160, overflow: "truncate" } },
