@@ -663,6 +663,18 @@ def _take_seats(slot: Slot, seats: int) -> None:
         raise DomainError("slot_full")
 
 
+def _lock_slots(*slot_ids: int) -> int:
+    """Write-lock slot rows, in id order, before changing their seats or status; how many exist.
+
+    On PostgreSQL with FOR NO KEY UPDATE: it still queues behind every other seat change (the seat
+    UPDATE takes the same lock), but not behind bookings being inserted for the slot, whose
+    foreign-key checks hold KEY SHARE on its row until they commit.
+    """
+    no_key = connection.features.has_select_for_no_key_update
+    rows = Slot.objects.select_for_update(no_key=no_key).filter(pk__in=slot_ids).order_by("pk")
+    return len(list(rows.values_list("pk", flat=True)))
+
+
 def _give_back_seats(slot_id: int, seats: int, user_id: int | None = None) -> None:
     """The one place seats go back to a slot; the rush gate hears of it once this commits."""
     freed = Slot.objects.filter(pk=slot_id, reserved__gte=seats).update(reserved=F("reserved") - seats)
@@ -750,7 +762,7 @@ def _transition(
                 # Take the slot's write lock now, before the status UPDATE makes InnoDB take a
                 # shared one (foreign-key check of the (slot, status) index): two cancellations
                 # holding shared locks and both wanting the write lock would deadlock.
-                list(Slot.objects.select_for_update().filter(pk=slot_id).values_list("pk"))
+                _lock_slots(slot_id)
             moved = Booking.objects.filter(pk=booking.pk, status__in=allowed_from).update(
                 status=to, updated_at=now, **(changes or {})
             )
@@ -984,7 +996,7 @@ def revive_expired(*, booking: Booking, by: By = None, now: dt.datetime | None =
         with transaction.atomic():
             if not Booking.objects.select_for_update().filter(pk=booking.pk, status=Status.EXPIRED).exists():
                 raise DomainError("not_allowed")
-            list(Slot.objects.select_for_update().filter(pk=slot.pk).values_list("pk"))
+            _lock_slots(slot.pk)
             _take_seats(slot, booking.seats)
             _take_claims(booking, keys)
             _claim_resources(slot)
@@ -1053,7 +1065,7 @@ def reschedule(*, booking: Booking, slot_id: int, by: By, now: dt.datetime | Non
             )
             if not mine.exists():
                 raise DomainError("not_allowed", _("This booking has changed meanwhile."))
-            list(Slot.objects.select_for_update().filter(pk__in=[old_slot_id, new_slot.pk]).order_by("pk").values("pk"))
+            _lock_slots(old_slot_id, new_slot.pk)
             _take_seats(new_slot, booking.seats)
             Claim.objects.filter(booking=booking).delete()
             _take_claims(booking, keys)
@@ -1514,7 +1526,7 @@ def cancel_for_closure(*, slot_id: int, by: User | None, reason: str, now: dt.da
     def work() -> SlotClosure:
         with transaction.atomic():
             cancellable()
-            if not Slot.objects.select_for_update().filter(pk=slot_id).exists():
+            if not _lock_slots(slot_id):
                 raise DomainError("not_found", _("This time slot does not exist."))
             Slot.objects.filter(pk=slot_id).update(status=SlotStatus.CLOSED)
             WaitlistEntry.objects.filter(slot_id=slot_id, status=WaitlistStatus.WAITING).update(
