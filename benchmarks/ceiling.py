@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -110,12 +112,12 @@ def start(command: list[str], env: dict[str, str], log: Path, cwd: Path) -> subp
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    with rush.contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, rush.signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(30)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, rush.signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
 
